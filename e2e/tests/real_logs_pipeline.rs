@@ -1,0 +1,261 @@
+//! The walking skeleton end to end on real services: the six real GPU-Z logs and the
+//! project's generated log go producer → Kafka → stream-processor → Parquet lake (local
+//! and S3) → DataFusion, and Kafka → consumer-influx → InfluxDB. Row counts must be equal
+//! at every stage and spot-checked values must match the file exactly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use e2e_tests::{read_local_table, read_topic, services, unique};
+use gpustream::lake::Lake;
+use gpustream::service::Health;
+use producer::gpuz::{Identity, ParseOptions};
+use producer::replay::{LogInput, ReplayOptions, replay};
+use producer::sink::KafkaSink;
+use stream_processor::detect::{Detector, default_rules};
+use stream_processor::metrics::ProcessorMetrics;
+use stream_processor::pipeline::{Processor, ProcessorConfig};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn logs() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join("../shared/data/gpuz"))
+        .expect("../shared/data/gpuz beside the checkout")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    v.sort();
+    v.push(repo().join("data/sample-gpuz-log.txt"));
+    v
+}
+
+/// Independent of the producer's parser: decode (UTF-16BE BOM or Latin-1), treat NUL
+/// runs as line breaks, and return (1-based line, cells) of every line starting with a date.
+fn data_lines(path: &Path) -> Vec<(usize, Vec<String>)> {
+    let bytes = std::fs::read(path).expect("read log");
+    let text: String = if bytes.starts_with(&[0xFE, 0xFF]) {
+        let units: Vec<u16> = bytes[2..].chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+        String::from_utf16_lossy(&units)
+    } else {
+        bytes.iter().map(|&b| b as char).collect()
+    };
+    let text = text.replace('\0', "\n");
+    let is_date = |s: &str| {
+        let b = s.as_bytes();
+        b.len() == 19 && b[4] == b'-' && b[7] == b'-' && b[10] == b' ' && b[13] == b':' && b[0].is_ascii_digit()
+    };
+    text.split('\n')
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let cells: Vec<String> = l.trim_end_matches('\r').split(',').map(|c| c.trim().to_string()).collect();
+            is_date(&cells[0]).then_some((i + 1, cells))
+        })
+        .collect()
+}
+
+fn gpu_id(i: usize) -> String {
+    format!("gpu-{i}")
+}
+
+struct Produced {
+    topic: String,
+    expected: BTreeMap<String, usize>,
+    lines: BTreeMap<String, Vec<(usize, Vec<String>)>>,
+}
+
+fn produce_all(brokers: &str) -> Produced {
+    let topic = unique("e2e-samples");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(gpustream::kafka::ensure_topics(brokers, &[(&topic, 3)])).expect("create topic");
+    let mut inputs = Vec::new();
+    let mut expected = BTreeMap::new();
+    let mut lines = BTreeMap::new();
+    for (i, path) in logs().into_iter().enumerate() {
+        let l = data_lines(&path);
+        assert!(!l.is_empty(), "{}", path.display());
+        expected.insert(gpu_id(i), l.len());
+        lines.insert(gpu_id(i), l);
+        inputs.push(LogInput { path, identity: Identity { host: "e2e host".into(), gpu: gpu_id(i), gpu_index: i as u32, gpu_name: None } });
+    }
+    let opts = ReplayOptions {
+        speed: 0.0,
+        max_session_gap: Duration::from_secs(5),
+        parse: ParseOptions { timezone: chrono_tz_utc(), fallback_header: None },
+        max_issues_logged: 5,
+    };
+    let mut sink = KafkaSink::new(brokers, &topic).expect("sink");
+    sink.check_topic(Duration::from_secs(10)).expect("topic exists");
+    let report = replay(&inputs, &opts, &mut sink, &Arc::new(AtomicBool::new(false))).expect("replay");
+    let total: usize = expected.values().sum();
+    assert_eq!(report.rows.data_rows as usize, total, "{report}");
+    assert_eq!(report.sent as usize, total, "{report}");
+    assert_eq!(report.delivery.delivered as usize, total, "{report}");
+    assert_eq!(report.delivery.failed, 0);
+    Produced { topic, expected, lines }
+}
+
+fn chrono_tz_utc() -> chrono_tz::Tz {
+    chrono_tz::UTC
+}
+
+/// Runs the processor until the lake holds `total` sample rows, then shuts it down.
+async fn run_processor(brokers: &str, topic: &str, group: &str, lake: Lake, count_rows: impl Fn() -> futures::future::BoxFuture<'static, usize>, total: usize) -> stream_processor::pipeline::RunStats {
+    let registry = prometheus::Registry::new();
+    let cfg = ProcessorConfig {
+        brokers: brokers.to_string(),
+        topic: topic.to_string(),
+        group: group.to_string(),
+        anomalies_topic: unique("e2e-anomalies"),
+        dlq_topic: unique("e2e-dlq"),
+        flush_rows: 4000,
+        flush_interval: Duration::from_millis(500),
+    };
+    gpustream::kafka::ensure_topics(brokers, &[(&cfg.anomalies_topic, 1), (&cfg.dlq_topic, 1)]).await.expect("topics");
+    let processor = Processor::new(cfg, lake, Detector::new(default_rules()), ProcessorMetrics::new(&registry).expect("metrics"), Health::default()).expect("processor");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(processor.run(async move {
+        let _ = rx.await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut rows = 0;
+    while Instant::now() < deadline {
+        rows = count_rows().await;
+        if rows >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let _ = tx.send(());
+    let stats = tokio::time::timeout(Duration::from_secs(60), handle).await.expect("processor stops").expect("join").expect("processor ok");
+    assert_eq!(rows, total, "lake rows after waiting");
+    stats
+}
+
+fn column_f64(b: &RecordBatch, name: &str, row: usize) -> Option<f64> {
+    let col = b.column_by_name(name)?;
+    if col.is_null(row) {
+        return None;
+    }
+    match col.data_type() {
+        arrow::datatypes::DataType::Float64 => Some(col.as_primitive::<Float64Type>().value(row)),
+        arrow::datatypes::DataType::Int64 => Some(col.as_primitive::<Int64Type>().value(row) as f64),
+        _ => None,
+    }
+}
+
+/// Every numeric value of a lake row: metrics and extra columns.
+fn row_values(b: &RecordBatch, row: usize) -> Vec<f64> {
+    let mut v: Vec<f64> = gpustream::Metric::ALL.iter().filter_map(|m| column_f64(b, m.column(), row)).collect();
+    let extra = b.column_by_name("extra").expect("extra").as_map();
+    let values = extra.value(row);
+    let vals = values.column(1).as_primitive::<Float64Type>();
+    v.extend((0..vals.len()).filter(|i| !vals.is_null(*i)).map(|i| vals.value(i)));
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+fn file_values(cells: &[String]) -> Vec<f64> {
+    let mut v: Vec<f64> = cells[1..].iter().filter_map(|c| c.parse::<f64>().ok()).collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+#[derive(Default)]
+struct LakeIndex {
+    counts: HashMap<String, usize>,
+    ids: HashMap<String, usize>,
+    /// (gpu, seq) → (batch, row)
+    by_seq: HashMap<(String, i64), (usize, usize)>,
+}
+
+fn index(batches: &[RecordBatch]) -> LakeIndex {
+    let mut ix = LakeIndex::default();
+    for (bi, b) in batches.iter().enumerate() {
+        let gpu = b.column_by_name("gpu").expect("gpu").as_string::<i32>();
+        let seq = b.column_by_name("seq").expect("seq").as_primitive::<Int64Type>();
+        let id = b.column_by_name("event_id").expect("event_id").as_string::<i32>();
+        for r in 0..b.num_rows() {
+            *ix.counts.entry(gpu.value(r).to_string()).or_default() += 1;
+            *ix.ids.entry(id.value(r).to_string()).or_default() += 1;
+            ix.by_seq.insert((gpu.value(r).to_string(), seq.value(r)), (bi, r));
+        }
+    }
+    ix
+}
+
+fn check_lake(p: &Produced, batches: &[RecordBatch]) {
+    let ix = index(batches);
+    for (gpu, n) in &p.expected {
+        assert_eq!(ix.counts.get(gpu).copied().unwrap_or(0), *n, "{gpu}: lake rows = data rows in the file");
+    }
+    assert!(ix.ids.values().all(|c| *c == 1), "every event id exactly once");
+    // Spot checks: first, middle and last data row of every file, values exactly as written.
+    for (gpu, lines) in &p.lines {
+        for k in [0, lines.len() / 2, lines.len() - 1] {
+            let (line_no, cells) = &lines[k];
+            let &(bi, r) = ix.by_seq.get(&(gpu.clone(), k as i64)).unwrap_or_else(|| panic!("{gpu} seq {k} in lake"));
+            let b = &batches[bi];
+            let t = b.column_by_name("event_time").expect("event_time").as_primitive::<TimestampMicrosecondType>().value(r);
+            let t = chrono::DateTime::from_timestamp_micros(t).expect("time").format("%Y-%m-%d %H:%M:%S").to_string();
+            assert_eq!(t, cells[0], "{gpu} line {line_no}: timestamp");
+            assert_eq!(row_values(b, r), file_values(cells), "{gpu} line {line_no}: values");
+        }
+    }
+}
+
+#[test]
+fn real_logs_through_kafka_into_the_local_lake() {
+    let Some(svc) = services("real_logs_through_kafka_into_the_local_lake") else { return };
+    let produced = produce_all(&svc.brokers);
+    let total: usize = produced.expected.values().sum();
+
+    // Kafka holds exactly one message per data row, each valid on the wire.
+    let msgs = read_topic(&svc.brokers, &produced.topic, total, Duration::from_secs(60));
+    assert_eq!(msgs.len(), total, "messages in Kafka = data rows");
+    let mut per_gpu: HashMap<String, usize> = HashMap::new();
+    for (_, _, payload) in &msgs {
+        let s = gpustream::wire::decode_sample(payload).expect("valid message");
+        *per_gpu.entry(s.gpu).or_default() += 1;
+    }
+    for (gpu, n) in &produced.expected {
+        assert_eq!(per_gpu.get(gpu), Some(n), "{gpu}: messages");
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = Lake::open(dir.path().to_str().expect("utf8 path")).expect("lake");
+    let samples_dir = dir.path().join("samples");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let group = unique("e2e-processor");
+    let stats = rt.block_on(run_processor(
+        &svc.brokers,
+        &produced.topic,
+        &group,
+        lake,
+        move || {
+            let d = samples_dir.clone();
+            Box::pin(async move { read_local_table(&d).iter().map(RecordBatch::num_rows).sum() })
+        },
+        total,
+    ));
+    assert_eq!(stats.consumed as usize, total);
+    assert_eq!(stats.dead_lettered, 0);
+    // The hot benchmark log crosses 85 °C: the classic rule fires.
+    assert!(stats.anomalies > 0, "{stats:?}");
+
+    let batches = read_local_table(&dir.path().join("samples"));
+    check_lake(&produced, &batches);
+    // Offsets were committed up to the end of every partition, after the files were published.
+    let mut ends: HashMap<i32, i64> = HashMap::new();
+    for (p, o, _) in &msgs {
+        let e = ends.entry(*p).or_insert(0);
+        *e = (*e).max(o + 1);
+    }
+    assert_eq!(e2e_tests::committed(&svc.brokers, &group, &produced.topic), ends);
+}

@@ -1,0 +1,36 @@
+//! Producer errors.
+
+/// Errors of the producer library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kafka operation failed.
+    #[error("kafka: {0}")]
+    Kafka(String),
+    /// A sample could not be encoded.
+    #[error("encode: {0}")]
+    Encode(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// Invalid options.
+    #[error("{0}")]
+    Invalid(String),
+    /// Messages could not be delivered.
+    #[error("{failed} of {total} messages were not delivered (first error: {first_error})")]
+    Undelivered {
+        /// Failed deliveries.
+        failed: u64,
+        /// Messages sent.
+        total: u64,
+        /// The first delivery error.
+        first_error: String,
+    },
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

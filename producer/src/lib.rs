@@ -1,0 +1,12 @@
+//! The producer: turns GPU-Z logs (and, later, live NVML readings or a simulated fleet)
+//! into samples and publishes them to Kafka.
+
+pub mod error;
+pub mod gpuz;
+pub mod pacing;
+pub mod progress;
+pub mod replay;
+pub mod simulate;
+pub mod sink;
+
+pub use error::{Error, Result};

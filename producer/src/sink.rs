@@ -1,0 +1,159 @@
+//! Publishing samples to Kafka.
+//!
+//! Delivery is asynchronous (librdkafka batches and retries, idempotent, acks=all); every
+//! delivery report is counted so that a failed delivery is reported, never dropped silently.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use gpustream::Sample;
+use rdkafka::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+
+use crate::error::{Error, Result};
+
+/// Where samples go. Kafka in production; tests may collect them.
+pub trait SampleSink {
+    /// Queues one sample for delivery.
+    fn send(&mut self, sample: &Sample) -> Result<()>;
+    /// Waits until everything queued was delivered or failed; returns the totals.
+    fn flush(&mut self, timeout: Duration) -> Result<DeliveryTotals>;
+}
+
+/// Delivery counts so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryTotals {
+    /// Messages acknowledged by the broker.
+    pub delivered: u64,
+    /// Messages that failed for good.
+    pub failed: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_error: std::sync::Mutex<Option<String>>,
+}
+
+struct DeliveryContext(Arc<Counters>);
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.0.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                self.0.failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut g) = self.0.first_error.lock() {
+                    g.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// A Kafka sink keyed by host/GPU so each GPU's samples stay in order.
+pub struct KafkaSink {
+    producer: ThreadedProducer<DeliveryContext>,
+    topic: String,
+    counters: Arc<Counters>,
+    buf: Vec<u8>,
+}
+
+impl KafkaSink {
+    /// Connects a producer (see [`gpustream::kafka::producer_config`]).
+    pub fn new(brokers: &str, topic: &str) -> Result<Self> {
+        let counters = Arc::new(Counters::default());
+        let producer = gpustream::kafka::producer_config(brokers)
+            .create_with_context(DeliveryContext(counters.clone()))
+            .map_err(|e| Error::Kafka(format!("cannot create producer for {brokers}: {e}")))?;
+        Ok(KafkaSink { producer, topic: topic.to_string(), counters, buf: Vec::with_capacity(2048) })
+    }
+
+    /// Checks that the broker answers and the topic exists, with a clear error otherwise.
+    pub fn check_topic(&self, timeout: Duration) -> Result<u32> {
+        let md = self
+            .producer
+            .client()
+            .fetch_metadata(Some(&self.topic), timeout)
+            .map_err(|e| Error::Kafka(format!("broker unreachable: {e}")))?;
+        match md.topics().first() {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(t.partitions().len() as u32),
+            _ => Err(Error::Kafka(format!(
+                "topic `{}` does not exist (create it, or pass --create-topic)",
+                self.topic
+            ))),
+        }
+    }
+
+    /// Totals so far.
+    pub fn totals(&self) -> DeliveryTotals {
+        DeliveryTotals {
+            delivered: self.counters.delivered.load(Ordering::Relaxed),
+            failed: self.counters.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// First delivery error seen, if any.
+    pub fn first_error(&self) -> Option<String> {
+        self.counters.first_error.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+impl SampleSink for KafkaSink {
+    fn send(&mut self, sample: &Sample) -> Result<()> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, &WireRef(sample)).map_err(|e| Error::Encode(e.to_string()))?;
+        let key = sample.key();
+        loop {
+            let record = BaseRecord::to(&self.topic).key(&key).payload(&self.buf);
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                // Local queue full: the broker is slower than we are. Wait, never drop.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err((e, _)) => return Err(Error::Kafka(format!("produce to {}: {e}", self.topic))),
+            }
+        }
+    }
+
+    fn flush(&mut self, timeout: Duration) -> Result<DeliveryTotals> {
+        self.producer
+            .flush(timeout)
+            .map_err(|e| Error::Kafka(format!("flush: {e}")))?;
+        Ok(self.totals())
+    }
+}
+
+/// Serialises through the shared wire format without copying the sample.
+struct WireRef<'a>(&'a Sample);
+
+impl serde::Serialize for WireRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        gpustream::wire::WireSample::from(self.0).serialize(s)
+    }
+}
+
+/// Collects samples in memory (tests, dry runs).
+#[derive(Default)]
+pub struct VecSink(pub Vec<Sample>);
+
+impl SampleSink for VecSink {
+    fn send(&mut self, sample: &Sample) -> Result<()> {
+        self.0.push(sample.clone());
+        Ok(())
+    }
+    fn flush(&mut self, _: Duration) -> Result<DeliveryTotals> {
+        Ok(DeliveryTotals { delivered: self.0.len() as u64, failed: 0 })
+    }
+}

@@ -1,0 +1,58 @@
+//! Every message the producer emits for the real logs and the generated sample log
+//! validates against `schema/sample.v1.schema.json`, and decodes back to the same sample.
+
+use std::path::PathBuf;
+
+use producer::gpuz::{Identity, ParseOptions, parse_log};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn every_emitted_message_validates_against_the_json_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("schema/sample.v1.schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("../shared/data/gpuz"))
+        .expect("../shared/data/gpuz beside the checkout")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.push(root().join("data/sample-gpuz-log.txt"));
+    assert!(files.len() >= 7);
+    let mut checked = 0;
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        let id = Identity { host: "host, with \"quotes\"".into(), gpu: "gpu 0".into(), gpu_index: 3, gpu_name: Some("RTX".into()) };
+        let log = parse_log(&f.display().to_string(), &bytes, &id, &ParseOptions::default());
+        assert!(!log.samples.is_empty(), "{}", f.display());
+        for s in &log.samples {
+            let bytes = gpustream::wire::encode_sample(s).unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            if let Err(e) = validator.validate(&json) {
+                panic!("{}: seq {}: {e}\n{json}", f.display(), s.seq);
+            }
+            assert_eq!(&gpustream::wire::decode_sample(&bytes).unwrap(), s);
+            checked += 1;
+        }
+    }
+    assert!(checked > 9000, "{checked}");
+}
+
+#[test]
+fn schema_lists_exactly_the_metric_catalogue() {
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("schema/sample.v1.schema.json")).unwrap()).unwrap();
+    let props = schema["properties"]["metrics"]["properties"].as_object().unwrap();
+    let mut in_schema: Vec<&str> = props.keys().map(String::as_str).collect();
+    let mut in_code: Vec<&str> = gpustream::Metric::ALL.iter().map(|m| m.column()).collect();
+    in_schema.sort_unstable();
+    in_code.sort_unstable();
+    assert_eq!(in_schema, in_code);
+    for m in gpustream::Metric::ALL {
+        let ty = props[m.column()]["type"].as_str().unwrap();
+        assert_eq!(ty, if m.kind().is_integer() { "integer" } else { "number" }, "{}", m.column());
+    }
+}

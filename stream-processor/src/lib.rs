@@ -1,0 +1,10 @@
+//! The stream processor: consumes samples from Kafka, flags anomalies and writes the
+//! Parquet lake exactly once per sample (deterministic file names, publish then commit).
+
+pub mod detect;
+pub mod error;
+pub mod lake_writer;
+pub mod metrics;
+pub mod pipeline;
+
+pub use error::{Error, Result};

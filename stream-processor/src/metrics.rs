@@ -1,0 +1,59 @@
+//! The stream processor's own Prometheus metrics.
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+/// Counters and gauges exposed on `/metrics`.
+#[derive(Clone)]
+pub struct ProcessorMetrics {
+    /// Messages consumed.
+    pub records_in: IntCounter,
+    /// Sample rows written to the lake.
+    pub records_out: IntCounter,
+    /// Anomaly transitions, by rule and state.
+    pub anomalies: IntCounterVec,
+    /// Messages sent to the dead-letter topic.
+    pub dlq: IntCounter,
+    /// Lake files created.
+    pub files: IntCounter,
+    /// Bytes of lake files created.
+    pub bytes: IntCounter,
+    /// Seconds per flush (write + commit).
+    pub flush_seconds: Histogram,
+    /// Samples held in memory, not yet written.
+    pub buffered: IntGauge,
+    /// Flush attempts that failed (retried).
+    pub flush_errors: IntCounter,
+}
+
+impl ProcessorMetrics {
+    /// Creates the metrics and registers them.
+    pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let m = ProcessorMetrics {
+            records_in: IntCounter::new("stream_processor_records_in_total", "Messages consumed")?,
+            records_out: IntCounter::new("stream_processor_records_out_total", "Sample rows written to the lake")?,
+            anomalies: IntCounterVec::new(
+                Opts::new("stream_processor_anomalies_total", "Anomaly transitions"),
+                &["rule", "state"],
+            )?,
+            dlq: IntCounter::new("stream_processor_dlq_total", "Messages sent to the dead-letter topic")?,
+            files: IntCounter::new("stream_processor_files_written_total", "Lake files created")?,
+            bytes: IntCounter::new("stream_processor_bytes_written_total", "Bytes of lake files created")?,
+            flush_seconds: Histogram::with_opts(HistogramOpts::new(
+                "stream_processor_flush_seconds",
+                "Time to write a flush to the lake and commit it",
+            ))?,
+            buffered: IntGauge::new("stream_processor_buffered_samples", "Samples held in memory")?,
+            flush_errors: IntCounter::new("stream_processor_flush_errors_total", "Failed flush attempts")?,
+        };
+        registry.register(Box::new(m.records_in.clone()))?;
+        registry.register(Box::new(m.records_out.clone()))?;
+        registry.register(Box::new(m.anomalies.clone()))?;
+        registry.register(Box::new(m.dlq.clone()))?;
+        registry.register(Box::new(m.files.clone()))?;
+        registry.register(Box::new(m.bytes.clone()))?;
+        registry.register(Box::new(m.flush_seconds.clone()))?;
+        registry.register(Box::new(m.buffered.clone()))?;
+        registry.register(Box::new(m.flush_errors.clone()))?;
+        Ok(m)
+    }
+}
