@@ -60,8 +60,9 @@ fn data_lines(path: &Path) -> Vec<(usize, Vec<String>)> {
         .collect()
 }
 
-fn gpu_id(i: usize) -> String {
-    format!("gpu-{i}")
+/// GPU id of a log: its file name without extension, as the producer defaults to.
+fn gpu_id(path: &Path) -> String {
+    path.file_stem().expect("file name").to_string_lossy().into_owned()
 }
 
 struct Produced {
@@ -80,9 +81,9 @@ fn produce_all(brokers: &str) -> Produced {
     for (i, path) in logs().into_iter().enumerate() {
         let l = data_lines(&path);
         assert!(!l.is_empty(), "{}", path.display());
-        expected.insert(gpu_id(i), l.len());
-        lines.insert(gpu_id(i), l);
-        inputs.push(LogInput { path, identity: Identity { host: "e2e host".into(), gpu: gpu_id(i), gpu_index: i as u32, gpu_name: None } });
+        expected.insert(gpu_id(&path), l.len());
+        lines.insert(gpu_id(&path), l);
+        inputs.push(LogInput { identity: Identity { host: "e2e host".into(), gpu: gpu_id(&path), gpu_index: i as u32, gpu_name: None }, path });
     }
     let opts = ReplayOptions {
         speed: 0.0,
@@ -251,11 +252,111 @@ fn real_logs_through_kafka_into_the_local_lake() {
 
     let batches = read_local_table(&dir.path().join("samples"));
     check_lake(&produced, &batches);
-    // Offsets were committed up to the end of every partition, after the files were published.
-    let mut ends: HashMap<i32, i64> = HashMap::new();
+
+    // DataFusion over the same lake sees the same rows, per GPU and per date.
+    rt.block_on(check_analytics(&produced, Lake::open(dir.path().to_str().expect("utf8")).expect("lake")));
+
+    // consumer-influx: the same messages land in InfluxDB, one point per data row.
+    if let Some(influx) = &svc.influx_url {
+        rt.block_on(check_influx(&svc.brokers, &produced, influx));
+    }
+    // Offsets were committed up to the end of every partition, after the files were
+    // published; a partition that received nothing has no commit (-1).
+    let mut ends: HashMap<i32, i64> = (0..3).map(|p| (p, -1)).collect();
     for (p, o, _) in &msgs {
-        let e = ends.entry(*p).or_insert(0);
+        let e = ends.entry(*p).or_insert(-1);
         *e = (*e).max(o + 1);
     }
+    assert!(ends.values().filter(|o| **o > 0).count() >= 2, "keys spread over partitions: {ends:?}");
     assert_eq!(e2e_tests::committed(&svc.brokers, &group, &produced.topic), ends);
+}
+
+/// DataFusion (batch-analytics) over the lake: per-GPU counts, unique ids, and the daily job.
+async fn check_analytics(p: &Produced, lake: Lake) {
+    use batch_analytics::{LakeSession, RegisterOptions, run_daily, run_sql};
+    let session = LakeSession::open(lake, RegisterOptions::default()).await.expect("session");
+    let out = run_sql(&session, "SELECT gpu, count(*) AS n, count(DISTINCT event_id) AS ids FROM samples GROUP BY gpu").await.expect("sql");
+    let mut seen = BTreeMap::new();
+    for b in &out.batches {
+        let gpu = b.column(0).as_string::<i32>();
+        let n = b.column(1).as_primitive::<Int64Type>();
+        let ids = b.column(2).as_primitive::<Int64Type>();
+        for r in 0..b.num_rows() {
+            assert_eq!(n.value(r), ids.value(r), "{}: distinct ids", gpu.value(r));
+            seen.insert(gpu.value(r).to_string(), n.value(r) as usize);
+        }
+    }
+    assert_eq!(seen, p.expected, "DataFusion counts per GPU");
+
+    // The nightly job for the hot benchmark's day counts exactly that day's rows.
+    let bench = p.lines.keys().find(|g| g.contains("1377mhz")).expect("benchmark log").clone();
+    let day = p.lines[&bench][0].1[0][..10].to_string();
+    let date = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").expect("date");
+    let expected_that_day: usize = p.lines.values().flatten().filter(|(_, c)| c[0].starts_with(&day)).count();
+    let daily = run_daily(&session, date).await.expect("daily");
+    let count_col = daily.schema.index_of("gpu_temp_c_count").ok();
+    let samples_col = daily.schema.index_of("samples").expect("samples column");
+    let total: i64 = daily.batches.iter().map(|b| {
+        let c = b.column(samples_col);
+        (0..b.num_rows()).map(|r| c.as_primitive::<Int64Type>().value(r)).sum::<i64>()
+    }).sum();
+    assert_eq!(total as usize, expected_that_day, "daily_gpu samples for {day}");
+    assert!(count_col.is_some());
+}
+
+async fn influx_query(client: &reqwest::Client, url: &str, db: &str, q: &str) -> serde_json::Value {
+    client
+        .get(format!("{url}/query"))
+        .query(&[("db", db), ("q", q)])
+        .send()
+        .await
+        .expect("influx query")
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice(&b).expect("influx json"))
+        .expect("influx body")
+}
+
+/// consumer-influx end to end: every sample becomes exactly one point.
+async fn check_influx(brokers: &str, p: &Produced, url: &str) {
+    use consumer_influx::{InfluxConfig, SinkConfig, SinkMetrics};
+    let client = reqwest::Client::new();
+    let db = unique("e2e").replace('-', "_");
+    client.post(format!("{url}/query")).query(&[("q", format!("CREATE DATABASE {db}"))]).send().await.expect("create db");
+    let mut cfg = SinkConfig::new(brokers, unique("e2e-influx"), InfluxConfig::new(url, &db));
+    cfg.samples_topic = p.topic.clone();
+    cfg.anomalies_topic = None;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let handle = tokio::spawn(consumer_influx::run(cfg, SinkMetrics::unregistered().expect("metrics"), Health::default(), shutdown.clone()));
+    let total: usize = p.expected.values().sum();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut counts = BTreeMap::new();
+    while Instant::now() < deadline {
+        let v = influx_query(&client, url, &db, "SELECT count(seq) FROM gpu_samples GROUP BY gpu").await;
+        counts.clear();
+        for series in v["results"][0]["series"].as_array().into_iter().flatten() {
+            let gpu = series["tags"]["gpu"].as_str().unwrap_or_default().to_string();
+            counts.insert(gpu, series["values"][0][1].as_u64().unwrap_or(0) as usize);
+        }
+        if counts.values().sum::<usize>() >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    shutdown.cancel();
+    let summary = tokio::time::timeout(Duration::from_secs(60), handle).await.expect("sink stops").expect("join").expect("sink ok");
+    assert_eq!(counts, p.expected, "InfluxDB points per GPU (repeated seconds must not overwrite)");
+    assert_eq!(summary.points_written as usize, total);
+    // Spot check: the last row of the benchmark log, field by field.
+    let bench = p.lines.keys().find(|g| g.contains("1377mhz")).expect("benchmark log");
+    let (line_no, cells) = p.lines[bench].last().expect("rows");
+    let seq = p.lines[bench].len() - 1;
+    let v = influx_query(&client, url, &db, &format!("SELECT * FROM gpu_samples WHERE gpu = '{bench}' AND seq = {seq}")).await;
+    let series = &v["results"][0]["series"][0];
+    let cols: Vec<&str> = series["columns"].as_array().expect("columns").iter().filter_map(|c| c.as_str()).collect();
+    let row = series["values"][0].as_array().expect("one point");
+    let get = |name: &str| cols.iter().position(|c| *c == name).and_then(|i| row[i].as_f64());
+    assert_eq!(get("gpu_temp_c"), cells[3].parse::<f64>().ok(), "line {line_no}");
+    assert_eq!(get("core_clock_mhz"), cells[1].parse::<f64>().ok(), "line {line_no}");
+    assert_eq!(get("board_power_w"), cells[12].parse::<f64>().ok(), "line {line_no}");
 }
