@@ -57,7 +57,11 @@ pub fn sample_schema() -> SchemaRef {
         Field::new("seq", DataType::Int64, false),
     ];
     for m in Metric::ALL {
-        let dt = if m.kind().is_integer() { DataType::Int64 } else { DataType::Float64 };
+        let dt = if m.kind().is_integer() {
+            DataType::Int64
+        } else {
+            DataType::Float64
+        };
         fields.push(Field::new(m.column(), dt, true));
     }
     fields.push(Field::new(
@@ -139,14 +143,17 @@ impl SampleBatchBuilder {
     /// Appends one sample.
     pub fn push(&mut self, s: &Sample) {
         self.event_id.append_value(&s.event_id);
-        self.event_time.append_value(s.event_time.timestamp_micros());
+        self.event_time
+            .append_value(s.event_time.timestamp_micros());
         self.host.append_value(&s.host);
         self.gpu.append_value(&s.gpu);
-        self.gpu_index.append_value(i32::try_from(s.gpu_index).unwrap_or(i32::MAX));
+        self.gpu_index
+            .append_value(i32::try_from(s.gpu_index).unwrap_or(i32::MAX));
         self.gpu_name.append_option(s.gpu_name.as_deref());
         self.source.append_value(s.source.as_str());
         self.session.append_value(&s.session);
-        self.seq.append_value(i64::try_from(s.seq).unwrap_or(i64::MAX));
+        self.seq
+            .append_value(i64::try_from(s.seq).unwrap_or(i64::MAX));
         for (m, b) in Metric::ALL.iter().zip(self.metrics.iter_mut()) {
             let v = s.metrics.get(*m);
             match b {
@@ -234,7 +241,9 @@ pub fn anomaly_schema() -> SchemaRef {
 }
 
 /// Builds an anomaly batch.
-pub fn anomalies_to_batch<'a>(events: impl IntoIterator<Item = &'a AnomalyEvent>) -> Result<RecordBatch> {
+pub fn anomalies_to_batch<'a>(
+    events: impl IntoIterator<Item = &'a AnomalyEvent>,
+) -> Result<RecordBatch> {
     // Text columns in schema order, skipping the typed ones in between.
     let mut text: Vec<StringBuilder> = (0..11).map(|_| StringBuilder::new()).collect();
     let mut gpu_index = Int32Builder::new();
@@ -267,7 +276,10 @@ pub fn anomalies_to_batch<'a>(events: impl IntoIterator<Item = &'a AnomalyEvent>
         value.append_option(e.value);
         threshold.append_option(e.threshold);
     }
-    let mut t: Vec<ArrayRef> = text.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
+    let mut t: Vec<ArrayRef> = text
+        .iter_mut()
+        .map(|b| Arc::new(b.finish()) as ArrayRef)
+        .collect();
     let mut take = |i: usize| std::mem::replace(&mut t[i], Arc::new(StringBuilder::new().finish()));
     let cols: Vec<ArrayRef> = vec![
         take(0),

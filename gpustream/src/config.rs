@@ -44,16 +44,20 @@ pub fn read_config_file(path: &str) -> Result<Vec<(String, String)>> {
         reason: e.to_string(),
     })?;
     let mut out = Vec::new();
-    flatten("", &table, path, &mut out)?;
+    flatten("", &table, &mut out);
     Ok(out)
 }
 
-fn flatten(prefix: &str, table: &toml::Table, path: &str, out: &mut Vec<(String, String)>) -> Result<()> {
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {
     for (k, v) in table {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}_{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}_{k}")
+        };
         let text = match v {
             toml::Value::Table(t) => {
-                flatten(&key, t, path, out)?;
+                flatten(&key, t, out);
                 continue;
             }
             toml::Value::String(s) => s.clone(),
@@ -69,7 +73,6 @@ fn flatten(prefix: &str, table: &toml::Table, path: &str, out: &mut Vec<(String,
         };
         out.push((env_name(&key), text));
     }
-    Ok(())
 }
 
 /// Makes the config file's values visible to clap as env-var fallbacks.
@@ -99,9 +102,46 @@ pub fn secret_from_env(name: &str) -> Result<Option<String>> {
     match std::env::var(&file_var) {
         Ok(path) => std::fs::read_to_string(&path)
             .map(|s| Some(s.trim_end_matches(['\n', '\r']).to_string()))
-            .map_err(|e| Error::Config { path, reason: e.to_string() }),
+            .map_err(|e| Error::Config {
+                path,
+                reason: e.to_string(),
+            }),
         Err(_) => Ok(None),
     }
+}
+
+/// Parses a duration like `500ms`, `5s`, `2m`, `1h`, `3d` (a bare number is seconds).
+///
+/// ```
+/// use std::time::Duration;
+/// use gpustream::config::parse_duration;
+/// assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+/// assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+/// assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+/// assert!(parse_duration("soon").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (e.g. 500ms, 5s, 2m, 1h)"))?;
+    let secs = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86400.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` in `{text}` (use ms, s, m, h, d)"
+            ));
+        }
+    };
+    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("`{text}`: {e}"))
 }
 
 #[cfg(test)]
@@ -131,7 +171,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bad.toml");
         std::fs::write(&p, "brokers = ").unwrap();
-        let err = read_config_file(p.to_str().unwrap()).unwrap_err().to_string();
+        let err = read_config_file(p.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.toml"), "{err}");
     }
 
@@ -139,33 +181,11 @@ mod tests {
     fn config_flag_is_found() {
         let args = vec!["x".to_string(), "--config=/a.toml".to_string()];
         assert_eq!(config_path_from_args(&args).as_deref(), Some("/a.toml"));
-        let args = vec!["x".to_string(), "--config".to_string(), "/b.toml".to_string()];
+        let args = vec![
+            "x".to_string(),
+            "--config".to_string(),
+            "/b.toml".to_string(),
+        ];
         assert_eq!(config_path_from_args(&args).as_deref(), Some("/b.toml"));
     }
-}
-
-/// Parses a duration like `500ms`, `5s`, `2m`, `1h`, `3d` (a bare number is seconds).
-///
-/// ```
-/// use std::time::Duration;
-/// use gpustream::config::parse_duration;
-/// assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-/// assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-/// assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-/// assert!(parse_duration("soon").is_err());
-/// ```
-pub fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("`{text}` is not a duration (e.g. 500ms, 5s, 2m, 1h)"))?;
-    let secs = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        "d" => value * 86400.0,
-        other => return Err(format!("unknown duration unit `{other}` in `{text}` (use ms, s, m, h, d)")),
-    };
-    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("`{text}`: {e}"))
 }

@@ -56,7 +56,10 @@ impl Lake {
     /// assert!(lake.table_url("samples").starts_with("file:///"));
     /// ```
     pub fn open(location: &str) -> Result<Lake> {
-        let bad = |reason: &str| Error::LakeUrl { url: location.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| Error::LakeUrl {
+            url: location.to_string(),
+            reason: reason.to_string(),
+        };
         if location.trim().is_empty() {
             return Err(bad("empty location"));
         }
@@ -71,13 +74,23 @@ impl Lake {
             let prefix = prefix.trim_matches('/');
             let root_url = Url::parse(&format!(
                 "s3://{bucket}/{}",
-                if prefix.is_empty() { String::new() } else { format!("{prefix}/") }
+                if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                }
             ))
             .map_err(|e| bad(&e.to_string()))?;
-            return Ok(Lake { store: Arc::new(store), root: Path::from(prefix), root_url });
+            return Ok(Lake {
+                store: Arc::new(store),
+                root: Path::from(prefix),
+                root_url,
+            });
         }
         if location.contains("://") && !location.starts_with("file://") {
-            return Err(bad("unsupported scheme (use a local path, file:// or s3://)"));
+            return Err(bad(
+                "unsupported scheme (use a local path, file:// or s3://)",
+            ));
         }
         let path = match location.strip_prefix("file://") {
             Some(p) => std::path::PathBuf::from(p),
@@ -86,8 +99,13 @@ impl Lake {
         std::fs::create_dir_all(&path)?;
         let abs = std::fs::canonicalize(&path)?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&abs)?;
-        let root_url = Url::from_directory_path(&abs).map_err(|_| bad("not an absolute directory"))?;
-        Ok(Lake { store: Arc::new(store), root: Path::default(), root_url })
+        let root_url =
+            Url::from_directory_path(&abs).map_err(|_| bad("not an absolute directory"))?;
+        Ok(Lake {
+            store: Arc::new(store),
+            root: Path::default(),
+            root_url,
+        })
     }
 
     /// The underlying object store.
@@ -128,8 +146,15 @@ impl Lake {
     /// names are deterministic, so it is the same content written before a crash.
     pub async fn publish(&self, relative: &str, bytes: Bytes) -> Result<Published> {
         let path = self.path(relative);
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.store.put_opts(&path, PutPayload::from(bytes), opts).await {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&path, PutPayload::from(bytes), opts)
+            .await
+        {
             Ok(_) => Ok(Published::Created),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(Published::AlreadyPresent),
             Err(e) => Err(e.into()),
@@ -138,7 +163,13 @@ impl Lake {
 
     /// Replaces a file atomically (used for outputs that are recomputed, e.g. analytics).
     pub async fn overwrite(&self, relative: &str, bytes: Bytes) -> Result<()> {
-        self.store.put_opts(&self.path(relative), PutPayload::from(bytes), PutOptions::default()).await?;
+        self.store
+            .put_opts(
+                &self.path(relative),
+                PutPayload::from(bytes),
+                PutOptions::default(),
+            )
+            .await?;
         Ok(())
     }
 }

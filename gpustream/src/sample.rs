@@ -117,7 +117,9 @@ impl<'de> Deserialize<'de> for Metrics {
             let metric = Metric::from_column(&name)
                 .ok_or_else(|| serde::de::Error::custom(format!("unknown metric `{name}`")))?;
             if !value.is_finite() {
-                return Err(serde::de::Error::custom(format!("metric `{name}` is not finite")));
+                return Err(serde::de::Error::custom(format!(
+                    "metric `{name}` is not finite"
+                )));
             }
             out.set(metric, value);
         }

@@ -58,7 +58,11 @@ async fn health_handler(State(s): State<OpsState>) -> (StatusCode, String) {
 
 /// Serves `/metrics` and `/health` on `addr` in the background; returns the bound
 /// address (useful with port 0).
-pub async fn serve_ops(addr: SocketAddr, registry: Registry, health: Health) -> std::io::Result<SocketAddr> {
+pub async fn serve_ops(
+    addr: SocketAddr,
+    registry: Registry,
+    health: Health,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let app = Router::new()

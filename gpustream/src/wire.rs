@@ -21,7 +21,10 @@ pub struct WireSample<'a> {
 
 impl<'a> From<&'a Sample> for WireSample<'a> {
     fn from(sample: &'a Sample) -> Self {
-        WireSample { schema_version: SCHEMA_VERSION, sample }
+        WireSample {
+            schema_version: SCHEMA_VERSION,
+            sample,
+        }
     }
 }
 
@@ -34,8 +37,7 @@ struct OwnedEnvelope {
 
 /// Encodes a sample as a wire message.
 pub fn encode_sample(sample: &Sample) -> Result<Vec<u8>> {
-    serde_json::to_vec(&WireSample::from(sample))
-    .map_err(|e| Error::Encode(e.to_string()))
+    serde_json::to_vec(&WireSample::from(sample)).map_err(|e| Error::Encode(e.to_string()))
 }
 
 /// Decodes a wire message; rejects unknown schema versions and invalid fields.

@@ -15,7 +15,11 @@ use producer::replay::{LogInput, ReplayOptions, replay};
 use producer::sink::KafkaSink;
 
 #[derive(Parser)]
-#[command(name = "producer", version, about = "Publishes GPU telemetry samples to Kafka")]
+#[command(
+    name = "producer",
+    version,
+    about = "Publishes GPU telemetry samples to Kafka"
+)]
 struct Cli {
     /// TOML file with defaults for any flag (keys as flag names, `-` or `_`).
     #[arg(long, global = true, env = "GPUSTREAM_CONFIG")]
@@ -92,7 +96,10 @@ struct SimulateArgs {
 }
 
 fn local_timezone() -> Tz {
-    iana_time_zone::get_timezone().ok().and_then(|n| n.parse().ok()).unwrap_or(chrono_tz::UTC)
+    iana_time_zone::get_timezone()
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
 }
 
 fn this_host() -> String {
@@ -114,16 +121,28 @@ fn nth<T: Clone>(values: &[T], i: usize, default: impl FnOnce() -> T) -> T {
 
 fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
     let timezone: Tz = match &args.timezone {
-        Some(name) => name.parse().map_err(|_| anyhow::anyhow!("unknown timezone `{name}` (use an IANA name like Europe/Berlin)"))?,
+        Some(name) => name.parse().map_err(|_| {
+            anyhow::anyhow!("unknown timezone `{name}` (use an IANA name like Europe/Berlin)")
+        })?,
         None => local_timezone(),
     };
     let fallback_header = match args.header.as_deref() {
-        Some(h) if h.starts_with('@') => Some(std::fs::read_to_string(&h[1..]).with_context(|| format!("reading header file {}", &h[1..]))?),
+        Some(h) if h.starts_with('@') => Some(
+            std::fs::read_to_string(&h[1..])
+                .with_context(|| format!("reading header file {}", &h[1..]))?,
+        ),
         other => other.map(str::to_string),
     };
-    for (flag, n) in [("--host", args.host.len()), ("--gpu", args.gpu.len()), ("--gpu-index", args.gpu_index.len())] {
+    for (flag, n) in [
+        ("--host", args.host.len()),
+        ("--gpu", args.gpu.len()),
+        ("--gpu-index", args.gpu_index.len()),
+    ] {
         if n > 1 && n != args.files.len() {
-            bail!("{flag} given {n} times for {} files: give it once (all files) or once per file", args.files.len());
+            bail!(
+                "{flag} given {n} times for {} files: give it once (all files) or once per file",
+                args.files.len()
+            );
         }
     }
     let host = this_host();
@@ -132,7 +151,10 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
         .iter()
         .enumerate()
         .map(|(i, path)| {
-            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| format!("gpu{i}"));
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| format!("gpu{i}"));
             LogInput {
                 path: path.clone(),
                 identity: Identity {
@@ -150,23 +172,36 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
     let opts = ReplayOptions {
         speed: args.speed,
         max_session_gap: args.max_session_gap,
-        parse: ParseOptions { timezone, fallback_header },
+        parse: ParseOptions {
+            timezone,
+            fallback_header,
+        },
         max_issues_logged: 20,
     };
 
     if args.create_topic {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        rt.block_on(gpustream::kafka::ensure_topics(&args.brokers, &[(&args.topic, args.partitions)]))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(gpustream::kafka::ensure_topics(
+            &args.brokers,
+            &[(&args.topic, args.partitions)],
+        ))?;
     }
     let mut sink = KafkaSink::new(&args.brokers, &args.topic)?;
-    let partitions = sink.check_topic(Duration::from_secs(10)).with_context(|| format!("brokers {}", args.brokers))?;
+    let partitions = sink
+        .check_topic(Duration::from_secs(10))
+        .with_context(|| format!("brokers {}", args.brokers))?;
     tracing::info!(brokers = %args.brokers, topic = %args.topic, partitions, speed = args.speed, %timezone, "replaying {} file(s)", inputs.len());
 
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 rt.block_on(gpustream::service::shutdown_signal());
                 tracing::info!("interrupted: flushing what was produced");
                 stop.store(true, Ordering::Relaxed);
@@ -179,7 +214,9 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
         return Err(producer::Error::Undelivered {
             failed: report.sent - report.delivery.delivered,
             total: report.sent,
-            first_error: sink.first_error().unwrap_or_else(|| "flush timed out".into()),
+            first_error: sink
+                .first_error()
+                .unwrap_or_else(|| "flush timed out".into()),
         }
         .into());
     }
@@ -187,10 +224,18 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
 }
 
 fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
-    let start = NaiveDateTime::parse_from_str(&args.start, "%Y-%m-%d %H:%M:%S").with_context(|| format!("--start `{}` is not YYYY-MM-DD HH:MM:SS", args.start))?;
+    let start = NaiveDateTime::parse_from_str(&args.start, "%Y-%m-%d %H:%M:%S")
+        .with_context(|| format!("--start `{}` is not YYYY-MM-DD HH:MM:SS", args.start))?;
     let bytes = producer::simulate::write_gpuz_log(args.seed, start, args.sessions, args.samples);
-    std::fs::write(&args.write_gpuz, &bytes).with_context(|| format!("writing {}", args.write_gpuz.display()))?;
-    println!("wrote {} ({} sessions x {} rows, seed {})", args.write_gpuz.display(), args.sessions, args.samples, args.seed);
+    std::fs::write(&args.write_gpuz, &bytes)
+        .with_context(|| format!("writing {}", args.write_gpuz.display()))?;
+    println!(
+        "wrote {} ({} sessions x {} rows, seed {})",
+        args.write_gpuz.display(),
+        args.sessions,
+        args.samples,
+        args.seed
+    );
     Ok(())
 }
 

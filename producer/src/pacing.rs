@@ -24,7 +24,14 @@ pub struct Pacer {
 impl Pacer {
     /// `speed` = multiple of real time (0 = as fast as possible).
     pub fn new(speed: f64, max_session_gap: Duration) -> Self {
-        Pacer { speed, max_session_gap, start: None, last_time: None, last_session: None, virtual_elapsed: Duration::ZERO }
+        Pacer {
+            speed,
+            max_session_gap,
+            start: None,
+            last_time: None,
+            last_session: None,
+            virtual_elapsed: Duration::ZERO,
+        }
     }
 
     /// Registers the next sample and returns the instant it is due (`None` at speed 0).
@@ -45,7 +52,11 @@ impl Pacer {
         if let Some(last) = self.last_time {
             let gap = (time - last).to_std().unwrap_or(Duration::ZERO);
             let new_session = self.last_session.as_deref() != Some(session);
-            self.virtual_elapsed += if new_session { gap.min(self.max_session_gap) } else { gap };
+            self.virtual_elapsed += if new_session {
+                gap.min(self.max_session_gap)
+            } else {
+                gap
+            };
         }
         self.last_time = Some(time);
         if self.last_session.as_deref() != Some(session) {

@@ -21,15 +21,28 @@ impl Progress {
     /// Starts tracking `total` items (0 = unknown).
     pub fn new(name: &str, total: u64) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let b = if total > 0 { ProgressBar::new(total) } else { ProgressBar::new_spinner() };
+            let b = if total > 0 {
+                ProgressBar::new(total)
+            } else {
+                ProgressBar::new_spinner()
+            };
             b.set_style(
-                ProgressStyle::with_template("{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             b.set_message(name.to_string());
             b
         });
-        Progress { name: name.to_string(), bar, done: 0, total, started: Instant::now(), last_log: Instant::now() }
+        Progress {
+            name: name.to_string(),
+            bar,
+            done: 0,
+            total,
+            started: Instant::now(),
+            last_log: Instant::now(),
+        }
     }
 
     /// One more item done.

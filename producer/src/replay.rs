@@ -54,7 +54,10 @@ impl std::fmt::Display for ReplayReport {
         write!(
             f,
             "rows read {} (in {} sessions), samples {}, skipped {}",
-            r.data_rows, r.headers, r.samples, r.skipped_total()
+            r.data_rows,
+            r.headers,
+            r.samples,
+            r.skipped_total()
         )?;
         for (reason, n) in &r.skipped {
             write!(f, " [{reason}: {n}]")?;
@@ -66,20 +69,32 @@ impl std::fmt::Display for ReplayReport {
             self.sent,
             self.delivery.delivered,
             self.delivery.failed,
-            if self.interrupted { " (interrupted)" } else { "" },
+            if self.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            },
             self.elapsed.as_secs_f64()
         )
     }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::File { path: path.display().to_string(), source })
+    std::fs::read(path).map_err(|source| Error::File {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Replays logs one after another into `sink`.
 ///
 /// Stops early (after flushing what was sent) when `stop` becomes true.
-pub fn replay(inputs: &[LogInput], opts: &ReplayOptions, sink: &mut dyn SampleSink, stop: &Arc<AtomicBool>) -> Result<ReplayReport> {
+pub fn replay(
+    inputs: &[LogInput],
+    opts: &ReplayOptions,
+    sink: &mut dyn SampleSink,
+    stop: &Arc<AtomicBool>,
+) -> Result<ReplayReport> {
     let started = Instant::now();
     let mut report = ReplayReport::default();
     let mut pacer = Pacer::new(opts.speed, opts.max_session_gap);

@@ -106,12 +106,18 @@ impl GpuModel {
             self.phase_left = self.rng.range(if self.busy { 120.0 } else { 60.0 }, 600.0) as u32;
         }
         self.phase_left = self.phase_left.saturating_sub(dt.max(1.0) as u32);
-        let target_load = if self.busy { self.rng.range(88.0, 99.0) } else { self.rng.range(0.0, 4.0) };
+        let target_load = if self.busy {
+            self.rng.range(88.0, 99.0)
+        } else {
+            self.rng.range(0.0, 4.0)
+        };
         // Load ramps rather than jumping: schedulers and kernels take a moment.
         self.load += (target_load - self.load) * (1.0 - (-dt / 3.0).exp());
         let load = self.load.clamp(0.0, 100.0);
-        let mut power = self.idle_power + (self.power_limit - self.idle_power) * (load / 100.0).powf(1.2);
-        power = (power + self.rng.range(-3.0, 3.0)).clamp(self.idle_power * 0.8, self.power_limit * 1.02);
+        let mut power =
+            self.idle_power + (self.power_limit - self.idle_power) * (load / 100.0).powf(1.2);
+        power = (power + self.rng.range(-3.0, 3.0))
+            .clamp(self.idle_power * 0.8, self.power_limit * 1.02);
         // Thermal lag: the die approaches an equilibrium set by power with a ~40 s constant.
         let equilibrium = self.ambient + 0.24 * power;
         self.temp += (equilibrium - self.temp) * (1.0 - (-dt / 40.0).exp());
@@ -166,7 +172,12 @@ const GPUZ_COLUMNS: [&str; 12] = [
 /// Writes a GPU-Z-format log (Latin-1, CRLF, padded cells, trailing commas) of
 /// `sessions` logging sessions of `rows_per_session` one-second samples each, separated
 /// by a pause. Deterministic for a given seed.
-pub fn write_gpuz_log(seed: u64, start: NaiveDateTime, sessions: u32, rows_per_session: u32) -> Vec<u8> {
+pub fn write_gpuz_log(
+    seed: u64,
+    start: NaiveDateTime,
+    sessions: u32,
+    rows_per_session: u32,
+) -> Vec<u8> {
     let mut model = GpuModel::new(seed);
     let mut rng = Rng::new(seed.wrapping_add(1));
     let mut text = String::new();
@@ -202,7 +213,10 @@ pub fn write_gpuz_log(seed: u64, start: NaiveDateTime, sessions: u32, rows_per_s
             for (i, (cell, col)) in cells.iter().zip(GPUZ_COLUMNS).enumerate() {
                 // A one-sample sensor dropout, as GPU-Z writes it: `-` in a group of cells.
                 let cell = if dropout && i < 5 { "-" } else { cell.as_str() };
-                text.push_str(&format!(" {cell:>width$}   ,", width = col.chars().count().saturating_sub(3)));
+                text.push_str(&format!(
+                    " {cell:>width$}   ,",
+                    width = col.chars().count().saturating_sub(3)
+                ));
             }
             text.push_str("\r\n");
             // Occasional repeated second (GPU-Z timestamp truncation jitter).
@@ -212,5 +226,7 @@ pub fn write_gpuz_log(seed: u64, start: NaiveDateTime, sessions: u32, rows_per_s
         }
     }
     // GPU-Z writes Windows-1252: every char here is below U+0100.
-    text.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect()
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
 }

@@ -76,7 +76,12 @@ impl KafkaSink {
         let producer = gpustream::kafka::producer_config(brokers)
             .create_with_context(DeliveryContext(counters.clone()))
             .map_err(|e| Error::Kafka(format!("cannot create producer for {brokers}: {e}")))?;
-        Ok(KafkaSink { producer, topic: topic.to_string(), counters, buf: Vec::with_capacity(2048) })
+        Ok(KafkaSink {
+            producer,
+            topic: topic.to_string(),
+            counters,
+            buf: Vec::with_capacity(2048),
+        })
     }
 
     /// Checks that the broker answers and the topic exists, with a clear error otherwise.
@@ -87,7 +92,9 @@ impl KafkaSink {
             .fetch_metadata(Some(&self.topic), timeout)
             .map_err(|e| Error::Kafka(format!("broker unreachable: {e}")))?;
         match md.topics().first() {
-            Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(t.partitions().len() as u32),
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                Ok(t.partitions().len() as u32)
+            }
             _ => Err(Error::Kafka(format!(
                 "topic `{}` does not exist (create it, or pass --create-topic)",
                 self.topic
@@ -105,14 +112,19 @@ impl KafkaSink {
 
     /// First delivery error seen, if any.
     pub fn first_error(&self) -> Option<String> {
-        self.counters.first_error.lock().ok().and_then(|g| g.clone())
+        self.counters
+            .first_error
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
     }
 }
 
 impl SampleSink for KafkaSink {
     fn send(&mut self, sample: &Sample) -> Result<()> {
         self.buf.clear();
-        serde_json::to_writer(&mut self.buf, &WireRef(sample)).map_err(|e| Error::Encode(e.to_string()))?;
+        serde_json::to_writer(&mut self.buf, &WireRef(sample))
+            .map_err(|e| Error::Encode(e.to_string()))?;
         let key = sample.key();
         loop {
             let record = BaseRecord::to(&self.topic).key(&key).payload(&self.buf);
@@ -154,6 +166,9 @@ impl SampleSink for VecSink {
         Ok(())
     }
     fn flush(&mut self, _: Duration) -> Result<DeliveryTotals> {
-        Ok(DeliveryTotals { delivered: self.0.len() as u64, failed: 0 })
+        Ok(DeliveryTotals {
+            delivered: self.0.len() as u64,
+            failed: 0,
+        })
     }
 }

@@ -11,8 +11,10 @@ fn root() -> PathBuf {
 
 #[test]
 fn every_emitted_message_validates_against_the_json_schema() {
-    let schema: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root().join("schema/sample.v1.schema.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("schema/sample.v1.schema.json")).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
 
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("../shared/data/gpuz"))
@@ -25,8 +27,18 @@ fn every_emitted_message_validates_against_the_json_schema() {
     let mut checked = 0;
     for f in files {
         let bytes = std::fs::read(&f).unwrap();
-        let id = Identity { host: "host, with \"quotes\"".into(), gpu: "gpu 0".into(), gpu_index: 3, gpu_name: Some("RTX".into()) };
-        let log = parse_log(&f.display().to_string(), &bytes, &id, &ParseOptions::default());
+        let id = Identity {
+            host: "host, with \"quotes\"".into(),
+            gpu: "gpu 0".into(),
+            gpu_index: 3,
+            gpu_name: Some("RTX".into()),
+        };
+        let log = parse_log(
+            &f.display().to_string(),
+            &bytes,
+            &id,
+            &ParseOptions::default(),
+        );
         assert!(!log.samples.is_empty(), "{}", f.display());
         for s in &log.samples {
             let bytes = gpustream::wire::encode_sample(s).unwrap();
@@ -43,9 +55,13 @@ fn every_emitted_message_validates_against_the_json_schema() {
 
 #[test]
 fn schema_lists_exactly_the_metric_catalogue() {
-    let schema: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root().join("schema/sample.v1.schema.json")).unwrap()).unwrap();
-    let props = schema["properties"]["metrics"]["properties"].as_object().unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("schema/sample.v1.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let props = schema["properties"]["metrics"]["properties"]
+        .as_object()
+        .unwrap();
     let mut in_schema: Vec<&str> = props.keys().map(String::as_str).collect();
     let mut in_code: Vec<&str> = gpustream::Metric::ALL.iter().map(|m| m.column()).collect();
     in_schema.sort_unstable();
@@ -53,6 +69,15 @@ fn schema_lists_exactly_the_metric_catalogue() {
     assert_eq!(in_schema, in_code);
     for m in gpustream::Metric::ALL {
         let ty = props[m.column()]["type"].as_str().unwrap();
-        assert_eq!(ty, if m.kind().is_integer() { "integer" } else { "number" }, "{}", m.column());
+        assert_eq!(
+            ty,
+            if m.kind().is_integer() {
+                "integer"
+            } else {
+                "number"
+            },
+            "{}",
+            m.column()
+        );
     }
 }

@@ -71,7 +71,9 @@ pub fn canonical(label: &str) -> Option<Metric> {
         ("shader clock" | "sm clock", "mhz") => SmClock,
         ("uvd clock", "mhz") => UvdClock,
         ("gpu temperature", "c") => GpuTemp,
-        ("hot spot" | "gpu temperature (hot spot)" | "gpu hot spot temperature", "c") => HotSpotTemp,
+        ("hot spot" | "gpu temperature (hot spot)" | "gpu hot spot temperature", "c") => {
+            HotSpotTemp
+        }
         ("memory temperature" | "gpu memory temperature", "c") => MemoryTemp,
         ("gpu vrm temperature" | "vrm temperature", "c") => VrmTemp,
         ("mem1 vrm temperature", "c") => Mem1VrmTemp,
@@ -80,7 +82,10 @@ pub fn canonical(label: &str) -> Option<Metric> {
         ("memory controller load", "%") => MemoryControllerLoad,
         ("video engine load", "%") => VideoEngineLoad,
         ("bus interface load", "%") => BusInterfaceLoad,
-        ("memory used" | "memory used (dedicated)" | "memory usage (dedicated)" | "memory usage", "mb") => MemoryUsed,
+        (
+            "memory used" | "memory used (dedicated)" | "memory usage (dedicated)" | "memory usage",
+            "mb",
+        ) => MemoryUsed,
         ("memory used (dynamic)" | "memory usage (dynamic)", "mb") => MemoryShared,
         ("system memory used", "mb") => SystemMemoryUsed,
         ("fan speed (%)" | "fan speed" | "fan 1 speed (%)" | "fan 1 speed", "%") => FanPct,
@@ -118,7 +123,10 @@ pub fn canonical(label: &str) -> Option<Metric> {
 
 /// Whether the first cell of a line marks a header.
 pub fn is_header_cell(first: &str) -> bool {
-    first.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case("date")
+    first
+        .trim()
+        .trim_start_matches('\u{feff}')
+        .eq_ignore_ascii_case("date")
 }
 
 impl Header {
@@ -162,7 +170,13 @@ mod tests {
 
     #[test]
     fn duplicate_columns_are_kept_apart() {
-        let h = Header::parse(&["Date", "UVD Clock [MHz]", "UVD Clock [MHz]", "X [V]", "X [V]"]);
+        let h = Header::parse(&[
+            "Date",
+            "UVD Clock [MHz]",
+            "UVD Clock [MHz]",
+            "X [V]",
+            "X [V]",
+        ]);
         assert_eq!(h.columns[1], Column::Metric(Metric::UvdClock));
         assert_eq!(h.columns[2], Column::Extra("UVD Clock [MHz] #2".into()));
         assert_eq!(h.columns[3], Column::Extra("X [V]".into()));
@@ -171,10 +185,18 @@ mod tests {
 
     #[test]
     fn unit_variants_normalise() {
-        for l in ["GPU Temperature [°C]", "GPU Temperature [C]", "GPU Temperature [\u{fffd}C]", "   GPU  Temperature  [°C]   "] {
+        for l in [
+            "GPU Temperature [°C]",
+            "GPU Temperature [C]",
+            "GPU Temperature [\u{fffd}C]",
+            "   GPU  Temperature  [°C]   ",
+        ] {
             assert_eq!(canonical(l), Some(Metric::GpuTemp), "{l}");
         }
-        assert_eq!(canonical("Power Consumption (%) [% TDP]"), Some(Metric::PowerTdp));
+        assert_eq!(
+            canonical("Power Consumption (%) [% TDP]"),
+            Some(Metric::PowerTdp)
+        );
         assert_eq!(canonical("PerfCap Reason []"), Some(Metric::PerfCap));
         assert_eq!(canonical("CPU Temperature [°C]"), Some(Metric::CpuTemp));
     }

@@ -48,7 +48,11 @@ fn looks_utf16(bytes: &[u8], little_endian: bool) -> bool {
         return false;
     }
     probe.chunks_exact(2).all(|p| {
-        let (lo, hi) = if little_endian { (p[0], p[1]) } else { (p[1], p[0]) };
+        let (lo, hi) = if little_endian {
+            (p[0], p[1])
+        } else {
+            (p[1], p[0])
+        };
         hi == 0 && lo != 0 && lo.is_ascii()
     })
 }
@@ -94,8 +98,14 @@ mod tests {
     #[test]
     fn utf16_with_and_without_bom() {
         let s = "Date , GPU Load [%] ,\n";
-        let be: Vec<u8> = [0xFE, 0xFF].into_iter().chain(s.encode_utf16().flat_map(|u| u.to_be_bytes())).collect();
-        let le: Vec<u8> = [0xFF, 0xFE].into_iter().chain(s.encode_utf16().flat_map(|u| u.to_le_bytes())).collect();
+        let be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain(s.encode_utf16().flat_map(|u| u.to_be_bytes()))
+            .collect();
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain(s.encode_utf16().flat_map(|u| u.to_le_bytes()))
+            .collect();
         let le_nobom: Vec<u8> = s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
         assert_eq!(decode(&be), (s.to_string(), Encoding::Utf16Be));
         assert_eq!(decode(&le), (s.to_string(), Encoding::Utf16Le));

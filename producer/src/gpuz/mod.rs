@@ -6,4 +6,6 @@ pub mod columns;
 pub mod decode;
 pub mod parser;
 
-pub use parser::{Identity, Issue, IssueKind, LineParser, ParseOptions, ParsedLog, SkipReason, Summary, parse_log};
+pub use parser::{
+    Identity, Issue, IssueKind, LineParser, ParseOptions, ParsedLog, SkipReason, Summary, parse_log,
+};

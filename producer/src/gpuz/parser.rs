@@ -34,7 +34,10 @@ pub struct ParseOptions {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        ParseOptions { timezone: chrono_tz::UTC, fallback_header: None }
+        ParseOptions {
+            timezone: chrono_tz::UTC,
+            fallback_header: None,
+        }
     }
 }
 
@@ -93,7 +96,9 @@ impl fmt::Display for Issue {
         }
         match &self.kind {
             IssueKind::RowSkipped(r) => write!(f, "row skipped ({}): {}", r.as_str(), self.detail),
-            IssueKind::InvalidValue => write!(f, "not a number, field left absent: {}", self.detail),
+            IssueKind::InvalidValue => {
+                write!(f, "not a number, field left absent: {}", self.detail)
+            }
             IssueKind::CellCount => write!(f, "{}", self.detail),
             IssueKind::NonexistentLocalTime => write!(f, "{}", self.detail),
         }
@@ -159,7 +164,9 @@ pub enum Parsed {
 const TIME_FORMATS: [&str; 2] = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%.f"];
 
 fn parse_time(cell: &str) -> Option<NaiveDateTime> {
-    TIME_FORMATS.iter().find_map(|f| NaiveDateTime::parse_from_str(cell, f).ok())
+    TIME_FORMATS
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(cell, f).ok())
 }
 
 fn split_cells(line: &str) -> Vec<&str> {
@@ -174,7 +181,10 @@ fn split_cells(line: &str) -> Vec<&str> {
 impl LineParser {
     /// A parser for one file.
     pub fn new(file: impl Into<String>, identity: Identity, opts: &ParseOptions) -> Self {
-        let header = opts.fallback_header.as_deref().map(|h| Header::parse(&split_cells(h)));
+        let header = opts
+            .fallback_header
+            .as_deref()
+            .map(|h| Header::parse(&split_cells(h)));
         LineParser {
             file: file.into(),
             identity,
@@ -189,7 +199,13 @@ impl LineParser {
     }
 
     fn issue(&self, line: usize, field: Option<String>, kind: IssueKind, detail: String) -> Parsed {
-        Parsed::Issue(Issue { file: self.file.clone(), line, field, kind, detail })
+        Parsed::Issue(Issue {
+            file: self.file.clone(),
+            line,
+            field,
+            kind,
+            detail,
+        })
     }
 
     /// Parses one line (without its line terminator; a trailing `\r` is tolerated).
@@ -202,9 +218,17 @@ impl LineParser {
         if is_header_cell(cells[0]) {
             // A data row may be glued after a header (after a NUL hole): split at the
             // first cell that is a timestamp.
-            let glued = cells.iter().skip(1).position(|c| parse_time(c).is_some()).map(|p| p + 1);
+            let glued = cells
+                .iter()
+                .skip(1)
+                .position(|c| parse_time(c).is_some())
+                .map(|p| p + 1);
             let header_cells: Vec<&str> = match glued {
-                Some(j) => cells[..j].iter().copied().filter(|c| !c.is_empty()).collect(),
+                Some(j) => cells[..j]
+                    .iter()
+                    .copied()
+                    .filter(|c| !c.is_empty())
+                    .collect(),
                 None => cells.clone(),
             };
             self.header = Some(Header::parse(&header_cells));
@@ -224,7 +248,12 @@ impl LineParser {
         let seq = self.seq;
         self.seq += 1;
         let Some(header) = self.header.take() else {
-            self.skip(line_no, SkipReason::NoHeader, "data row before any header line (the file has no header; pass --header)".into(), out);
+            self.skip(
+                line_no,
+                SkipReason::NoHeader,
+                "data row before any header line (the file has no header; pass --header)".into(),
+                out,
+            );
             return;
         };
         let result = self.row_with_header(line_no, cells, &header, seq, out);
@@ -240,17 +269,31 @@ impl LineParser {
         out.push(self.issue(line_no, None, IssueKind::RowSkipped(reason), detail));
     }
 
-    fn row_with_header(&mut self, line_no: usize, cells: &[&str], header: &Header, seq: u64, out: &mut Vec<Parsed>) -> Option<Sample> {
+    fn row_with_header(
+        &mut self,
+        line_no: usize,
+        cells: &[&str],
+        header: &Header,
+        seq: u64,
+        out: &mut Vec<Parsed>,
+    ) -> Option<Sample> {
         let Some(local) = parse_time(cells[0]) else {
             let shown: String = cells[0].chars().take(40).collect();
-            self.skip(line_no, SkipReason::BadTimestamp, format!("`{shown}` is not a YYYY-MM-DD HH:MM:SS timestamp"), out);
+            self.skip(
+                line_no,
+                SkipReason::BadTimestamp,
+                format!("`{shown}` is not a YYYY-MM-DD HH:MM:SS timestamp"),
+                out,
+            );
             return None;
         };
-        let event_time = self.to_utc(line_no, local, out);
+        let event_time = self.resolve_local(line_no, local, out);
         self.last_utc = Some(event_time);
         let session = self
             .session
-            .get_or_insert_with(|| format!("{}-{}", local.format("%Y%m%dT%H%M%S"), self.session_ordinal))
+            .get_or_insert_with(|| {
+                format!("{}-{}", local.format("%Y%m%dT%H%M%S"), self.session_ordinal)
+            })
             .clone();
 
         let mut metrics = Metrics::default();
@@ -271,14 +314,23 @@ impl LineParser {
                 _ => {
                     self.summary.field_issues += 1;
                     let shown: String = cell.chars().take(40).collect();
-                    out.push(self.issue(line_no, Some(header.labels[i].clone()), IssueKind::InvalidValue, format!("`{shown}`")));
+                    out.push(self.issue(
+                        line_no,
+                        Some(header.labels[i].clone()),
+                        IssueKind::InvalidValue,
+                        format!("`{shown}`"),
+                    ));
                 }
             }
         }
         if cells.len() != header.columns.len() {
             self.summary.field_issues += 1;
             let detail = if cells.len() < header.columns.len() {
-                format!("row has {} cells, header has {}: missing fields left absent", cells.len(), header.columns.len())
+                format!(
+                    "row has {} cells, header has {}: missing fields left absent",
+                    cells.len(),
+                    header.columns.len()
+                )
             } else {
                 // Keep numeric surplus cells rather than lose them.
                 for (i, cell) in cells.iter().enumerate().skip(header.columns.len()) {
@@ -286,7 +338,11 @@ impl LineParser {
                         extra.insert(format!("unnamed column {}", i + 1), v);
                     }
                 }
-                format!("row has {} cells, header has {}: surplus cells kept as `unnamed column N`", cells.len(), header.columns.len())
+                format!(
+                    "row has {} cells, header has {}: surplus cells kept as `unnamed column N`",
+                    cells.len(),
+                    header.columns.len()
+                )
             };
             out.push(self.issue(line_no, None, IssueKind::CellCount, detail));
         }
@@ -309,7 +365,12 @@ impl LineParser {
 
     /// Local wall-clock → UTC. In a DST fall-back the repeated hour is resolved so time
     /// keeps moving forward: the earlier offset first, the later once the clock went back.
-    fn to_utc(&mut self, line_no: usize, local: NaiveDateTime, out: &mut Vec<Parsed>) -> DateTime<Utc> {
+    fn resolve_local(
+        &mut self,
+        line_no: usize,
+        local: NaiveDateTime,
+        out: &mut Vec<Parsed>,
+    ) -> DateTime<Utc> {
         match self.timezone.from_local_datetime(&local) {
             LocalResult::Single(t) => t.with_timezone(&Utc),
             LocalResult::Ambiguous(early, late) => {
@@ -372,7 +433,12 @@ pub fn parse_log(file: &str, bytes: &[u8], identity: &Identity, opts: &ParseOpti
         }
     }
     mark_unsupported(&mut samples, &sessions);
-    ParsedLog { samples, issues, summary: parser.summary, encoding }
+    ParsedLog {
+        samples,
+        issues,
+        summary: parser.summary,
+        encoding,
+    }
 }
 
 /// Metrics for which a reading of exactly 0 for a whole session cannot be real.
@@ -380,9 +446,29 @@ fn zero_means_unsupported(m: Metric) -> bool {
     use Metric::*;
     matches!(
         m,
-        CoreClock | MemoryClock | SmClock | GpuTemp | HotSpotTemp | MemoryTemp | CpuTemp | VrmTemp | Mem1VrmTemp
-            | Mem2VrmTemp | CoreVoltage | MemoryVoltage | BoardPower | ChipPower | PcieSlotVoltage | Pin6_1Voltage
-            | Pin6_2Voltage | Pin8_1Voltage | Pin8_2Voltage | Pin8_3Voltage | PwrSrcVoltage | FanRpm | Fan2Rpm
+        CoreClock
+            | MemoryClock
+            | SmClock
+            | GpuTemp
+            | HotSpotTemp
+            | MemoryTemp
+            | CpuTemp
+            | VrmTemp
+            | Mem1VrmTemp
+            | Mem2VrmTemp
+            | CoreVoltage
+            | MemoryVoltage
+            | BoardPower
+            | ChipPower
+            | PcieSlotVoltage
+            | Pin6_1Voltage
+            | Pin6_2Voltage
+            | Pin8_1Voltage
+            | Pin8_2Voltage
+            | Pin8_3Voltage
+            | PwrSrcVoltage
+            | FanRpm
+            | Fan2Rpm
             | PowerTdp
     )
 }
@@ -391,7 +477,11 @@ fn mark_unsupported(samples: &mut [Sample], sessions: &[u32]) {
     let mut start = 0;
     while start < samples.len() {
         let ordinal = sessions[start];
-        let end = start + sessions[start..].iter().take_while(|o| **o == ordinal).count();
+        let end = start
+            + sessions[start..]
+                .iter()
+                .take_while(|o| **o == ordinal)
+                .count();
         let block = &mut samples[start..end];
         let all_zero = |m: Metric| {
             let mut any = false;
@@ -404,7 +494,11 @@ fn mark_unsupported(samples: &mut [Sample], sessions: &[u32]) {
             }
             any
         };
-        let some_nonzero = |m: Metric| block.iter().any(|s| s.metrics.get(m).is_some_and(|v| v != 0.0));
+        let some_nonzero = |m: Metric| {
+            block
+                .iter()
+                .any(|s| s.metrics.get(m).is_some_and(|v| v != 0.0))
+        };
         let mut unsupported = Vec::new();
         for &m in Metric::ALL {
             if !zero_means_unsupported(m) || !all_zero(m) {
@@ -412,10 +506,22 @@ fn mark_unsupported(samples: &mut [Sample], sessions: &[u32]) {
             }
             let keep_as_real = match m {
                 // A stopped fan reads 0 % and 0 RPM: only a spinning fan with 0 RPM is a dead sensor.
-                Metric::FanRpm => !some_nonzero(Metric::FanPct) && block.iter().any(|s| s.metrics.get(Metric::FanPct).is_some()),
-                Metric::Fan2Rpm => !some_nonzero(Metric::Fan2Pct) && block.iter().any(|s| s.metrics.get(Metric::Fan2Pct).is_some()),
+                Metric::FanRpm => {
+                    !some_nonzero(Metric::FanPct)
+                        && block
+                            .iter()
+                            .any(|s| s.metrics.get(Metric::FanPct).is_some())
+                }
+                Metric::Fan2Rpm => {
+                    !some_nonzero(Metric::Fan2Pct)
+                        && block
+                            .iter()
+                            .any(|s| s.metrics.get(Metric::Fan2Pct).is_some())
+                }
                 // 0 % TDP is only implausible while the card draws power.
-                Metric::PowerTdp => !(some_nonzero(Metric::BoardPower) || some_nonzero(Metric::ChipPower)),
+                Metric::PowerTdp => {
+                    !(some_nonzero(Metric::BoardPower) || some_nonzero(Metric::ChipPower))
+                }
                 _ => false,
             };
             if !keep_as_real {

@@ -1,0 +1,8 @@
+//! Integration tests of batch-analytics: one test binary (each DataFusion binary costs
+//! a long link on the 2-core CI machines), one module per area.
+
+mod daily;
+mod fixture;
+mod s3;
+mod sql;
+mod tables;

@@ -1,0 +1,193 @@
+//! Command line: flags, with `GPUSTREAM_*` environment variables (and the `--config`
+//! TOML file, loaded into the environment by `main`) as fallbacks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::error::{Error, Result};
+use crate::influx::{Credentials, InfluxConfig};
+use crate::pipeline::SinkConfig;
+
+/// Environment variable of the optional InfluxDB user name (or `..._FILE`).
+pub const USERNAME_ENV: &str = "GPUSTREAM_INFLUX_USERNAME";
+/// Environment variable of the optional InfluxDB password (or `..._FILE`).
+pub const PASSWORD_ENV: &str = "GPUSTREAM_INFLUX_PASSWORD";
+
+/// Writes GPU samples and anomaly events from Kafka to InfluxDB (v1 write API).
+///
+/// Credentials are read from GPUSTREAM_INFLUX_USERNAME / GPUSTREAM_INFLUX_PASSWORD, or
+/// from the files named by GPUSTREAM_INFLUX_USERNAME_FILE / GPUSTREAM_INFLUX_PASSWORD_FILE.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "consumer-influx", version, about, long_about = None)]
+pub struct Cli {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "GPUSTREAM_BROKERS", value_name = "HOST:PORT")]
+    pub brokers: String,
+    /// Topic of samples.
+    #[arg(long, env = "GPUSTREAM_TOPIC", default_value = gpustream::kafka::SAMPLES_TOPIC)]
+    pub topic: String,
+    /// Topic of anomaly events; an empty string disables it.
+    #[arg(long, env = "GPUSTREAM_ANOMALIES_TOPIC", default_value = gpustream::kafka::ANOMALIES_TOPIC)]
+    pub anomalies_topic: String,
+    /// Consumer group.
+    #[arg(long, env = "GPUSTREAM_GROUP", default_value = "consumer-influx")]
+    pub group: String,
+    /// InfluxDB base URL, e.g. http://127.0.0.1:8086.
+    #[arg(long, env = "GPUSTREAM_INFLUX_URL", value_name = "URL")]
+    pub influx_url: String,
+    /// InfluxDB database.
+    #[arg(long, env = "GPUSTREAM_DATABASE", value_name = "DB")]
+    pub database: String,
+    /// Messages per InfluxDB write.
+    #[arg(
+        long,
+        env = "GPUSTREAM_BATCH_SIZE",
+        default_value_t = 5000,
+        value_name = "N"
+    )]
+    pub batch_size: usize,
+    /// Longest time a message waits in a batch, in milliseconds.
+    #[arg(
+        long,
+        env = "GPUSTREAM_BATCH_TIMEOUT_MS",
+        default_value_t = 500,
+        value_name = "MS"
+    )]
+    pub batch_timeout_ms: u64,
+    /// Timeout of one InfluxDB request, in milliseconds.
+    #[arg(
+        long,
+        env = "GPUSTREAM_REQUEST_TIMEOUT_MS",
+        default_value_t = 30_000,
+        value_name = "MS"
+    )]
+    pub request_timeout_ms: u64,
+    /// On SIGINT/SIGTERM, how long writing the last batch may take, in milliseconds.
+    #[arg(
+        long,
+        env = "GPUSTREAM_SHUTDOWN_GRACE_MS",
+        default_value_t = 10_000,
+        value_name = "MS"
+    )]
+    pub shutdown_grace_ms: u64,
+    /// Address of the /metrics and /health endpoint.
+    #[arg(
+        long,
+        env = "GPUSTREAM_METRICS_ADDR",
+        default_value = "127.0.0.1:9102",
+        value_name = "ADDR"
+    )]
+    pub metrics_addr: SocketAddr,
+    /// TOML configuration file (keys named like the flags, `influx_url = "..."`).
+    #[arg(long, env = "GPUSTREAM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The sink configuration, with credentials read from the environment.
+    pub fn sink_config(&self) -> Result<SinkConfig> {
+        let username = gpustream::config::secret_from_env(USERNAME_ENV)?;
+        let password = gpustream::config::secret_from_env(PASSWORD_ENV)?;
+        self.sink_config_with(username, password)
+    }
+
+    /// The sink configuration with explicit credentials.
+    pub fn sink_config_with(
+        &self,
+        username: Option<String>,
+        password: Option<String>,
+    ) -> Result<SinkConfig> {
+        let credentials = match (username, password) {
+            (None, None) => None,
+            (Some(username), password) => Some(Credentials {
+                username,
+                password: password.unwrap_or_default(),
+            }),
+            (None, Some(_)) => {
+                return Err(Error::Config(format!(
+                    "{PASSWORD_ENV} is set but {USERNAME_ENV} is not"
+                )));
+            }
+        };
+        let mut influx = InfluxConfig::new(&self.influx_url, &self.database);
+        influx.credentials = credentials;
+        influx.request_timeout = Duration::from_millis(self.request_timeout_ms.max(1));
+        // Fail on a bad URL now rather than at the first write.
+        crate::influx::write_url(&influx.url, &influx.database)?;
+        let mut config = SinkConfig::new(&self.brokers, &self.group, influx);
+        config.samples_topic = self.topic.clone();
+        config.anomalies_topic = Some(self.anomalies_topic.clone()).filter(|t| !t.is_empty());
+        config.batch_size = self.batch_size;
+        config.batch_timeout = Duration::from_millis(self.batch_timeout_ms);
+        config.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> Cli {
+        let mut args = vec![
+            "consumer-influx",
+            "--brokers",
+            "127.0.0.1:9092",
+            "--influx-url",
+            "http://127.0.0.1:8086",
+            "--database",
+            "gpu",
+        ];
+        args.extend_from_slice(extra);
+        match Cli::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse(&["--topic", "t", "--group", "g"]);
+        let c = cli.sink_config_with(None, None).expect("valid");
+        assert_eq!(c.samples_topic, "t");
+        assert_eq!(c.group, "g");
+        assert_eq!(c.batch_size, 5000);
+        assert_eq!(c.batch_timeout, Duration::from_millis(500));
+        assert!(c.influx.credentials.is_none());
+        assert_eq!(cli.metrics_addr.port(), 9102);
+    }
+
+    #[test]
+    fn empty_anomalies_topic_disables_it() {
+        let c = parse(&["--anomalies-topic", ""])
+            .sink_config_with(None, None)
+            .expect("valid");
+        assert_eq!(c.anomalies_topic, None);
+        let c = parse(&[]).sink_config_with(None, None).expect("valid");
+        assert_eq!(c.anomalies_topic.as_deref(), Some("gpu-anomalies"));
+    }
+
+    #[test]
+    fn credentials() {
+        let cli = parse(&[]);
+        let c = cli
+            .sink_config_with(Some("u".into()), Some("p".into()))
+            .expect("valid");
+        let creds = c.influx.credentials.expect("credentials");
+        assert_eq!(
+            (creds.username.as_str(), creds.password.as_str()),
+            ("u", "p")
+        );
+        assert!(cli.sink_config_with(None, Some("p".into())).is_err());
+    }
+
+    #[test]
+    fn bad_url_is_rejected_early() {
+        let mut cli = parse(&[]);
+        cli.influx_url = "127.0.0.1:8086".into();
+        assert!(cli.sink_config_with(None, None).is_err());
+    }
+}

@@ -1,0 +1,722 @@
+//! InfluxDB v1 write client: gzip-compressed line protocol, retries with backoff.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use gpustream::service::Health;
+use reqwest::{StatusCode, Url};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::stats::SinkMetrics;
+
+/// InfluxDB user name and password, sent as HTTP basic auth. `Debug` never shows the password.
+#[derive(Clone)]
+pub struct Credentials {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Exponential backoff between write attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Delay before the first retry (before jitter).
+    pub initial: Duration,
+    /// Upper bound of any delay.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Delays of successive retries: doubling from [`RetryPolicy::initial`] up to
+/// [`RetryPolicy::max`], each drawn uniformly from the upper half of its step
+/// ("equal jitter"), so that many sinks restarting together do not retry in lockstep.
+#[derive(Debug)]
+pub struct Backoff {
+    policy: RetryPolicy,
+    attempt: u32,
+    rng: u64,
+}
+
+impl Backoff {
+    /// A backoff sequence starting at the first retry.
+    pub fn new(policy: RetryPolicy) -> Self {
+        // Seeded from std's per-process random hasher keys: no RNG dependency needed.
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Backoff {
+            policy,
+            attempt: 0,
+            rng: seed | 1,
+        }
+    }
+
+    /// Delay before the next retry.
+    pub fn next_delay(&mut self) -> Duration {
+        let max = self.policy.max.max(Duration::from_millis(1));
+        let step = self
+            .policy
+            .initial
+            .max(Duration::from_millis(1))
+            .saturating_mul(1u32 << self.attempt.min(20))
+            .min(max);
+        self.attempt = self.attempt.saturating_add(1);
+        let step_ms = u64::try_from(step.as_millis()).unwrap_or(u64::MAX);
+        let half = step_ms / 2;
+        Duration::from_millis(step_ms - half + self.next_random() % (half + 1))
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// What to do with a batch after InfluxDB answered with a status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Written.
+    Success,
+    /// Transient or not the data's fault: try the same batch again.
+    Retry,
+    /// The data is bad: retrying cannot help. Log, count and skip it.
+    Reject,
+}
+
+/// Classifies an InfluxDB write response status.
+///
+/// - 2xx: success;
+/// - 429 and 5xx: retry (overload, timeouts, storage trouble);
+/// - 401, 403, 404, 407, 408: retry. These mean wrong credentials, a missing database or
+///   a proxy problem, not bad data: rejecting would commit past, and so drop, every
+///   message until someone fixes the configuration. Retrying keeps them in Kafka and
+///   `/health` reports the failure meanwhile;
+/// - any other 4xx (400 malformed line or field-type conflict, 413, ...): reject;
+/// - anything else (1xx, 3xx): retry.
+pub fn classify_status(status: StatusCode) -> Disposition {
+    match status.as_u16() {
+        200..=299 => Disposition::Success,
+        401 | 403 | 404 | 407 | 408 | 429 => Disposition::Retry,
+        400..=499 => Disposition::Reject,
+        _ => Disposition::Retry,
+    }
+}
+
+/// How many of a batch's `points` a 4xx answer rejected.
+///
+/// InfluxDB 1.x writes the valid points of a batch and reports the rest: `partial write:
+/// ... dropped=N` for points it refused (field type conflicts), and one `unable to parse`
+/// per malformed line. Without either, the whole batch counts as rejected.
+pub fn rejected_points(message: &str, points: usize) -> usize {
+    let mut dropped = 0usize;
+    let mut found = false;
+    for (i, _) in message.match_indices("dropped=") {
+        let digits: &str = &message[i + "dropped=".len()..];
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        if let Ok(n) = digits[..end].parse::<usize>() {
+            dropped = dropped.saturating_add(n);
+            found = true;
+        }
+    }
+    let unparsable = message.matches("unable to parse").count();
+    if found || unparsable > 0 {
+        dropped.saturating_add(unparsable).min(points)
+    } else {
+        points
+    }
+}
+
+/// Gzip-compresses a batch body (fast level: the network is rarely the bottleneck here).
+pub fn gzip(data: &[u8]) -> Result<Vec<u8>> {
+    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 6 + 64), Compression::fast());
+    enc.write_all(data).map_err(Error::Compress)?;
+    enc.finish().map_err(Error::Compress)
+}
+
+/// Where and how to write.
+#[derive(Debug, Clone)]
+pub struct InfluxConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8086` (a path prefix is kept).
+    pub url: String,
+    /// Database name.
+    pub database: String,
+    /// Optional basic-auth credentials.
+    pub credentials: Option<Credentials>,
+    /// Timeout of one write request.
+    pub request_timeout: Duration,
+    /// Backoff between retries.
+    pub retry: RetryPolicy,
+}
+
+impl InfluxConfig {
+    /// A configuration with default timeout and retry policy.
+    pub fn new(url: impl Into<String>, database: impl Into<String>) -> Self {
+        InfluxConfig {
+            url: url.into(),
+            database: database.into(),
+            credentials: None,
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Result of writing one batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Points InfluxDB accepted.
+    pub written: usize,
+    /// Points InfluxDB rejected for good.
+    pub rejected: usize,
+}
+
+enum Attempt {
+    Accepted,
+    Rejected { status: StatusCode, message: String },
+    Retry(String),
+}
+
+/// Writes line-protocol batches to `POST {url}/write?db={database}&precision=ns`.
+pub struct InfluxWriter {
+    client: reqwest::Client,
+    write_url: Url,
+    credentials: Option<Credentials>,
+    retry: RetryPolicy,
+    metrics: SinkMetrics,
+    health: Health,
+}
+
+/// Builds `{base}/write?db=..&precision=ns`, keeping any path prefix of `base`.
+pub fn write_url(base: &str, database: &str) -> Result<Url> {
+    let mut url =
+        Url::parse(base).map_err(|e| Error::Config(format!("InfluxDB URL `{base}`: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::Config(format!(
+            "InfluxDB URL `{base}`: scheme must be http or https"
+        )));
+    }
+    if database.is_empty() {
+        return Err(Error::Config("InfluxDB database name is empty".into()));
+    }
+    url.path_segments_mut()
+        .map_err(|()| Error::Config(format!("InfluxDB URL `{base}` cannot have a path")))?
+        .pop_if_empty()
+        .push("write");
+    url.set_query(None);
+    url.query_pairs_mut()
+        .append_pair("db", database)
+        .append_pair("precision", "ns");
+    Ok(url)
+}
+
+impl InfluxWriter {
+    /// A writer for `config`; updates `metrics` and marks `health` failed while writes fail.
+    pub fn new(config: &InfluxConfig, metrics: SinkMetrics, health: Health) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(InfluxWriter {
+            client,
+            write_url: write_url(&config.url, &config.database)?,
+            credentials: config.credentials.clone(),
+            retry: config.retry,
+            metrics,
+            health,
+        })
+    }
+
+    /// The URL batches are posted to.
+    pub fn url(&self) -> &Url {
+        &self.write_url
+    }
+
+    /// Writes one batch of `points` lines, retrying transient failures with backoff until
+    /// it is written, rejected, `abort` is cancelled or `deadline` passes.
+    ///
+    /// Returns the outcome once InfluxDB answered for good (a rejection is not an
+    /// error: the caller commits past rejected points), or [`Error::WriteAbandoned`].
+    pub async fn write(
+        &self,
+        lines: &str,
+        points: usize,
+        abort: &CancellationToken,
+        deadline: Option<Instant>,
+    ) -> Result<WriteOutcome> {
+        let body = Bytes::from(gzip(lines.as_bytes())?);
+        let started = Instant::now();
+        let mut backoff = Backoff::new(self.retry);
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            match self.attempt(body.clone()).await {
+                Attempt::Accepted => {
+                    self.health.ok();
+                    self.metrics.points_written.inc_by(points as u64);
+                    self.metrics.batches_written.inc();
+                    self.metrics
+                        .write_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    if attempt > 1 {
+                        tracing::info!(attempt, points, "InfluxDB write succeeded after retries");
+                    }
+                    return Ok(WriteOutcome {
+                        written: points,
+                        rejected: 0,
+                    });
+                }
+                Attempt::Rejected { status, message } => {
+                    self.health.ok();
+                    self.metrics.write_errors.inc();
+                    let rejected = rejected_points(&message, points);
+                    let written = points - rejected;
+                    self.metrics.points_rejected.inc_by(rejected as u64);
+                    self.metrics.points_written.inc_by(written as u64);
+                    self.metrics.batches_written.inc();
+                    tracing::error!(
+                        status = status.as_u16(),
+                        points,
+                        rejected,
+                        error = %message,
+                        "InfluxDB rejected points; skipping them"
+                    );
+                    return Ok(WriteOutcome { written, rejected });
+                }
+                Attempt::Retry(reason) => {
+                    self.metrics.write_errors.inc();
+                    self.health
+                        .fail(format!("InfluxDB writes failing: {reason}"));
+                    let now = Instant::now();
+                    if abort.is_cancelled() || deadline.is_some_and(|d| now >= d) {
+                        return Err(Error::WriteAbandoned {
+                            points,
+                            last_error: reason,
+                        });
+                    }
+                    let mut delay = backoff.next_delay();
+                    if let Some(d) = deadline {
+                        delay = delay.min(d.saturating_duration_since(now));
+                    }
+                    tracing::warn!(
+                        attempt,
+                        points,
+                        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        error = %reason,
+                        "InfluxDB write failed; retrying"
+                    );
+                    self.metrics.write_retries.inc();
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = abort.cancelled() => {
+                            return Err(Error::WriteAbandoned { points, last_error: reason });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, body: Bytes) -> Attempt {
+        let mut req = self
+            .client
+            .post(self.write_url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header(reqwest::header::CONTENT_ENCODING, "gzip")
+            .body(body);
+        if let Some(c) = &self.credentials {
+            req = req.basic_auth(&c.username, Some(&c.password));
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retry(describe_reqwest_error(&e)),
+        };
+        let status = resp.status();
+        let disposition = classify_status(status);
+        if disposition == Disposition::Success {
+            return Attempt::Accepted;
+        }
+        let message = match resp.text().await {
+            Ok(text) => error_message(&text),
+            Err(e) => format!("(no body: {})", describe_reqwest_error(&e)),
+        };
+        match disposition {
+            Disposition::Reject => Attempt::Rejected { status, message },
+            _ => Attempt::Retry(format!("HTTP {status}: {message}")),
+        }
+    }
+}
+
+/// A reqwest error with its causes (reqwest's own message is often just "error sending
+/// request"); never contains credentials, which travel in a header.
+fn describe_reqwest_error(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// InfluxDB's `{"error": "..."}` message, else the body itself, at most 2 000 characters.
+fn error_message(body: &str) -> String {
+    let msg = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| body.trim().to_string());
+    match msg.char_indices().nth(2000) {
+        Some((i, _)) => format!("{}...", &msg[..i]),
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        let cases = [
+            (200, Disposition::Success),
+            (204, Disposition::Success),
+            (400, Disposition::Reject),
+            (413, Disposition::Reject),
+            (422, Disposition::Reject),
+            (401, Disposition::Retry),
+            (403, Disposition::Retry),
+            (404, Disposition::Retry),
+            (408, Disposition::Retry),
+            (429, Disposition::Retry),
+            (500, Disposition::Retry),
+            (502, Disposition::Retry),
+            (503, Disposition::Retry),
+            (504, Disposition::Retry),
+            (301, Disposition::Retry),
+        ];
+        for (code, want) in cases {
+            let status = StatusCode::from_u16(code).expect("valid status");
+            assert_eq!(classify_status(status), want, "{code}");
+        }
+    }
+
+    #[test]
+    fn rejected_points_reads_influxdb_messages() {
+        let conflict = "partial write: field type conflict: input field \"seq\" on measurement \
+                        \"gpu_samples\" is type float, already exists as type integer dropped=3";
+        assert_eq!(rejected_points(conflict, 10), 3);
+        let parse =
+            "unable to parse 'a b': invalid field format\nunable to parse 'c': missing fields";
+        assert_eq!(rejected_points(parse, 10), 2);
+        assert_eq!(rejected_points("dropped=50", 10), 10);
+        assert_eq!(rejected_points("something else", 7), 7);
+        assert_eq!(rejected_points("dropped=", 7), 7);
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let policy = RetryPolicy {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+        };
+        let mut b = Backoff::new(policy);
+        let expected_steps = [100u64, 200, 400, 800, 1600, 2000, 2000, 2000];
+        for step in expected_steps {
+            let d = b.next_delay().as_millis() as u64;
+            assert!(
+                d >= step / 2 && d <= step,
+                "delay {d} not in [{}, {step}]",
+                step / 2
+            );
+        }
+        for _ in 0..100 {
+            assert!(b.next_delay() <= Duration::from_secs(2));
+        }
+    }
+
+    #[test]
+    fn backoff_jitter_varies() {
+        let policy = RetryPolicy {
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(10),
+        };
+        let mut b = Backoff::new(policy);
+        let delays: std::collections::HashSet<_> = (0..20).map(|_| b.next_delay()).collect();
+        assert!(delays.len() > 1, "no jitter: {delays:?}");
+    }
+
+    #[test]
+    fn write_url_keeps_prefix_and_encodes_database() {
+        let u = write_url("http://127.0.0.1:8086", "gpu").expect("valid");
+        assert_eq!(
+            u.as_str(),
+            "http://127.0.0.1:8086/write?db=gpu&precision=ns"
+        );
+        let u = write_url("https://proxy.example/influx/", "my db&x").expect("valid");
+        assert_eq!(
+            u.as_str(),
+            "https://proxy.example/influx/write?db=my+db%26x&precision=ns"
+        );
+        assert!(write_url("ftp://x", "db").is_err());
+        assert!(write_url("not a url", "db").is_err());
+        assert!(write_url("http://x", "").is_err());
+    }
+
+    #[test]
+    fn error_message_prefers_influx_json() {
+        assert_eq!(
+            error_message("{\"error\":\"database not found: \\\"x\\\"\"}\n"),
+            "database not found: \"x\""
+        );
+        assert_eq!(error_message(" plain text \n"), "plain text");
+        assert!(error_message(&"x".repeat(5000)).len() < 2100);
+    }
+
+    #[test]
+    fn credentials_debug_hides_password() {
+        let c = Credentials {
+            username: "u".into(),
+            password: "s3cret".into(),
+        };
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+    /// An HTTP server answering one request per connection with `responses` in turn (the
+    /// last one repeats); records each request's head and gunzipped body.
+    async fn mock_influx(responses: Vec<(u16, &'static str)>) -> (String, Seen) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = Seen::default();
+        let record = seen.clone();
+        tokio::spawn(async move {
+            for i in 0.. {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let request = loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break Some((head, buf[end + 4..end + 4 + len].to_vec()));
+                    }
+                };
+                let Some((head, body)) = request else {
+                    continue;
+                };
+                let mut text = String::new();
+                use std::io::Read as _;
+                let _ = flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut text);
+                record.lock().expect("lock").push((head, text));
+                let (code, body) = responses[i.min(responses.len() - 1)];
+                let resp = format!(
+                    "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        (url, seen)
+    }
+
+    fn writer(url: &str, metrics: &SinkMetrics, health: &Health) -> InfluxWriter {
+        let mut config = InfluxConfig::new(url, "gpu");
+        config.credentials = Some(Credentials {
+            username: "writer".into(),
+            password: "pw".into(),
+        });
+        config.request_timeout = Duration::from_secs(5);
+        config.retry = RetryPolicy {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+        };
+        InfluxWriter::new(&config, metrics.clone(), health.clone()).expect("writer")
+    }
+
+    const LINES: &str = "gpu_samples,host=a seq=1i 1\ngpu_samples,host=a seq=2i 2\n";
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_until_written() {
+        let (url, seen) = mock_influx(vec![
+            (503, "{\"error\":\"busy\"}"),
+            (429, ""),
+            (500, "oops"),
+            (204, ""),
+        ])
+        .await;
+        let metrics = SinkMetrics::unregistered().expect("metrics");
+        let health = Health::default();
+        let w = writer(&url, &metrics, &health);
+        let out = w
+            .write(LINES, 2, &CancellationToken::new(), None)
+            .await
+            .expect("written");
+        assert_eq!(
+            out,
+            WriteOutcome {
+                written: 2,
+                rejected: 0
+            }
+        );
+        assert_eq!(metrics.write_retries.get(), 3);
+        assert_eq!(metrics.write_errors.get(), 3);
+        assert_eq!(metrics.points_written.get(), 2);
+        assert!(health.problem().is_none());
+        let seen = seen.lock().expect("lock");
+        assert_eq!(seen.len(), 4);
+        let (head, body) = &seen[3];
+        assert!(
+            head.starts_with("POST /write?db=gpu&precision=ns HTTP/1.1"),
+            "{head}"
+        );
+        let lower = head.to_ascii_lowercase();
+        assert!(lower.contains("content-encoding: gzip"), "{head}");
+        // base64("writer:pw")
+        assert!(head.contains("Basic d3JpdGVyOnB3"), "{head}");
+        assert_eq!(body, LINES);
+    }
+
+    #[tokio::test]
+    async fn bad_data_is_rejected_without_retry() {
+        let (url, seen) = mock_influx(vec![(
+            400,
+            "{\"error\":\"partial write: field type conflict: input field \\\"seq\\\" dropped=1\"}",
+        )])
+        .await;
+        let metrics = SinkMetrics::unregistered().expect("metrics");
+        let w = writer(&url, &metrics, &Health::default());
+        let out = w
+            .write(LINES, 2, &CancellationToken::new(), None)
+            .await
+            .expect("answered");
+        assert_eq!(
+            out,
+            WriteOutcome {
+                written: 1,
+                rejected: 1
+            }
+        );
+        assert_eq!(metrics.points_rejected.get(), 1);
+        assert_eq!(metrics.write_retries.get(), 0);
+        assert_eq!(seen.lock().expect("lock").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn missing_database_is_retried_and_marks_health() {
+        let (url, _seen) = mock_influx(vec![(
+            404,
+            "{\"error\":\"database not found: \\\"gpu\\\"\"}",
+        )])
+        .await;
+        let metrics = SinkMetrics::unregistered().expect("metrics");
+        let health = Health::default();
+        let w = writer(&url, &metrics, &health);
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let err = w
+            .write(LINES, 2, &CancellationToken::new(), Some(deadline))
+            .await
+            .expect_err("never written");
+        match err {
+            Error::WriteAbandoned { points, last_error } => {
+                assert_eq!(points, 2);
+                assert!(last_error.contains("database not found"), "{last_error}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(metrics.write_retries.get() >= 2);
+        assert!(health.problem().is_some_and(|p| p.contains("404")));
+        assert_eq!(metrics.points_rejected.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn abort_stops_retrying_connection_errors() {
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            format!("http://{}", l.local_addr().expect("addr"))
+        };
+        let metrics = SinkMetrics::unregistered().expect("metrics");
+        let w = writer(&dead, &metrics, &Health::default());
+        let abort = CancellationToken::new();
+        let trigger = abort.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            trigger.cancel();
+        });
+        let result = tokio::time::timeout(Duration::from_secs(10), w.write(LINES, 2, &abort, None))
+            .await
+            .expect("write returns after abort");
+        assert!(
+            matches!(result, Err(Error::WriteAbandoned { .. })),
+            "{result:?}"
+        );
+        assert!(metrics.write_errors.get() >= 1);
+    }
+
+    #[test]
+    fn gzip_round_trips() {
+        use std::io::Read as _;
+        let data = "gpu_samples,host=a seq=1i 1\n".repeat(100);
+        let gz = gzip(data.as_bytes()).expect("compresses");
+        assert!(gz.len() < data.len());
+        let mut back = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut back)
+            .expect("decompresses");
+        assert_eq!(back, data);
+    }
+}
