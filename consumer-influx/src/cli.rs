@@ -32,6 +32,9 @@ pub struct Cli {
     /// Topic of anomaly events; an empty string disables it.
     #[arg(long, env = "GPUSTREAM_ANOMALIES_TOPIC", default_value = gpustream::kafka::ANOMALIES_TOPIC)]
     pub anomalies_topic: String,
+    /// Topic of 1-minute rollups; an empty string disables it.
+    #[arg(long, env = "GPUSTREAM_ROLLUPS_TOPIC", default_value = gpustream::kafka::ROLLUPS_TOPIC)]
+    pub rollups_topic: String,
     /// Consumer group.
     #[arg(long, env = "GPUSTREAM_GROUP", default_value = "consumer-influx")]
     pub group: String,
@@ -120,6 +123,7 @@ impl Cli {
         let mut config = SinkConfig::new(&self.brokers, &self.group, influx);
         config.samples_topic = self.topic.clone();
         config.anomalies_topic = Some(self.anomalies_topic.clone()).filter(|t| !t.is_empty());
+        config.rollups_topic = Some(self.rollups_topic.clone()).filter(|t| !t.is_empty());
         config.batch_size = self.batch_size;
         config.batch_timeout = Duration::from_millis(self.batch_timeout_ms);
         config.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);

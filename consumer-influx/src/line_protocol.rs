@@ -38,6 +38,9 @@ pub const SAMPLES_MEASUREMENT: &str = "gpu_samples";
 /// Measurement of anomaly transitions.
 pub const ANOMALIES_MEASUREMENT: &str = "gpu_anomalies";
 
+/// Measurement of 1-minute rollups.
+pub const ROLLUPS_MEASUREMENT: &str = "gpu_rollups_1m";
+
 /// Tag keys of [`SAMPLES_MEASUREMENT`].
 pub const SAMPLE_TAGS: &[&str] = &["gpu", "gpu_name", "host", "source"];
 /// Field keys of [`SAMPLES_MEASUREMENT`] besides the metric columns and `extra` entries.
@@ -172,6 +175,40 @@ pub fn encode_anomaly(out: &mut String, event: &AnomalyEvent) -> Result<()> {
     }
     if let Some(value) = event.value {
         line.field_f64("value", value);
+    }
+    line.finish(ts);
+    Ok(())
+}
+
+/// Appends the line of one rollup window (measurement [`ROLLUPS_MEASUREMENT`]):
+/// tags host, gpu, source; integer field `count`; `<metric>_min/_mean/_max/_last`;
+/// timestamp = window start.
+pub fn encode_rollup(out: &mut String, rollup: &gpustream::rollup::Rollup) -> Result<()> {
+    let ts = rollup.window_start.timestamp_nanos_opt().ok_or_else(|| {
+        Error::Encode(format!(
+            "window_start {} is outside the nanosecond timestamp range",
+            rollup.window_start
+        ))
+    })?;
+    let mut line = Line::start(out, ROLLUPS_MEASUREMENT);
+    line.tag("gpu", &rollup.gpu);
+    line.tag("host", &rollup.host);
+    line.tag("source", rollup.source.as_str());
+    line.field_i64("count", i64::try_from(rollup.count).unwrap_or(i64::MAX));
+    let mut key = String::new();
+    for (metric, agg) in &rollup.metrics {
+        for (stat, v) in [
+            ("min", agg.min),
+            ("mean", agg.mean),
+            ("max", agg.max),
+            ("last", agg.last),
+        ] {
+            key.clear();
+            key.push_str(metric);
+            key.push('_');
+            key.push_str(stat);
+            line.field_f64(&key, v);
+        }
     }
     line.finish(ts);
     Ok(())

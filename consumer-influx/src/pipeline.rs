@@ -37,6 +37,8 @@ pub struct SinkConfig {
     pub samples_topic: String,
     /// Topic of anomaly events; `None` to not consume anomalies.
     pub anomalies_topic: Option<String>,
+    /// Topic of 1-minute rollups; `None` to not consume rollups.
+    pub rollups_topic: Option<String>,
     /// Consumer group.
     pub group: String,
     /// InfluxDB target.
@@ -58,6 +60,7 @@ impl SinkConfig {
             brokers: brokers.into(),
             samples_topic: gpustream::kafka::SAMPLES_TOPIC.to_string(),
             anomalies_topic: Some(gpustream::kafka::ANOMALIES_TOPIC.to_string()),
+            rollups_topic: Some(gpustream::kafka::ROLLUPS_TOPIC.to_string()),
             group: group.into(),
             influx,
             batch_size: 5000,
@@ -72,6 +75,13 @@ impl SinkConfig {
         }
         if self.samples_topic.is_empty() {
             return Err(Error::Config("the samples topic name is empty".into()));
+        }
+        if self.rollups_topic.as_deref() == Some(self.samples_topic.as_str())
+            || (self.rollups_topic.is_some() && self.rollups_topic == self.anomalies_topic)
+        {
+            return Err(Error::Config(
+                "the rollups topic must differ from the other topics".into(),
+            ));
         }
         if self.anomalies_topic.as_deref() == Some(self.samples_topic.as_str()) {
             return Err(Error::Config(
@@ -272,6 +282,9 @@ pub async fn run(
     if let Some(t) = &config.anomalies_topic {
         topics.push(t.as_str());
     }
+    if let Some(t) = &config.rollups_topic {
+        topics.push(t.as_str());
+    }
     consumer.subscribe(&topics)?;
     tracing::info!(
         brokers = %config.brokers,
@@ -435,6 +448,15 @@ fn ingest(
                 .and_then(|sample| {
                     line_protocol::encode_sample(&mut batch.lines, &sample)
                         .map(|enc| enc.skipped_fields)
+                        .map_err(|e| e.to_string())
+                })
+        }
+        Some(payload) if config.rollups_topic.as_deref() == Some(msg.topic()) => {
+            serde_json::from_slice::<gpustream::rollup::Rollup>(payload)
+                .map_err(|e| format!("invalid rollup: {e}"))
+                .and_then(|rollup| {
+                    line_protocol::encode_rollup(&mut batch.lines, &rollup)
+                        .map(|()| 0)
                         .map_err(|e| e.to_string())
                 })
         }

@@ -11,6 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+
 /// Addresses of the real services, when integration tests are switched on.
 pub struct Services {
     /// Kafka bootstrap servers.
@@ -24,7 +25,9 @@ pub struct Services {
 /// The services, or `None` (with a message) when integration tests are off.
 pub fn services(test: &str) -> Option<Services> {
     if std::env::var("GPUSTREAM_IT").as_deref() != Ok("1") {
-        eprintln!("{test}: skipped (set GPUSTREAM_IT=1 and the service addresses: scripts/services.sh start)");
+        eprintln!(
+            "{test}: skipped (set GPUSTREAM_IT=1 and the service addresses: scripts/services.sh start)"
+        );
         return None;
     }
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
@@ -39,38 +42,61 @@ pub fn services(test: &str) -> Option<Services> {
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("{prefix}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Reads every message of a topic from the beginning (no consumer group) until `expected`
 /// messages were read or `timeout` passed. Counts messages rather than trusting the
 /// broker's high watermark (Tansu's under-counts).
-pub fn read_topic(brokers: &str, topic: &str, expected: usize, timeout: Duration) -> Vec<(i32, i64, Vec<u8>)> {
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<(i32, i64, Vec<u8>)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("reader"))
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
     let mut tpl = TopicPartitionList::new();
     for p in md.topics()[0].partitions() {
-        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).expect("tpl");
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
     let mut out = Vec::with_capacity(expected);
     let deadline = Instant::now() + timeout;
     while out.len() < expected && Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            out.push((m.partition(), m.offset(), m.payload().unwrap_or_default().to_vec()));
+            out.push((
+                m.partition(),
+                m.offset(),
+                m.payload().unwrap_or_default().to_vec(),
+            ));
         }
     }
     // One more short poll: more than expected is a failure the caller must see.
     let extra_deadline = Instant::now() + Duration::from_millis(500);
     while Instant::now() < extra_deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            out.push((m.partition(), m.offset(), m.payload().unwrap_or_default().to_vec()));
+            out.push((
+                m.partition(),
+                m.offset(),
+                m.payload().unwrap_or_default().to_vec(),
+            ));
         }
     }
     out
@@ -78,16 +104,30 @@ pub fn read_topic(brokers: &str, topic: &str, expected: usize, timeout: Duration
 
 /// Committed offset per partition of `group` on `topic` (`-1` when none).
 pub fn committed(brokers: &str, group: &str, topic: &str) -> HashMap<i32, i64> {
-    let consumer: BaseConsumer = gpustream::kafka::consumer_config(brokers, group).create().expect("consumer");
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let consumer: BaseConsumer = gpustream::kafka::consumer_config(brokers, group)
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
     let mut tpl = TopicPartitionList::new();
     for p in md.topics()[0].partitions() {
         tpl.add_partition(topic, p.id());
     }
-    let got = consumer.committed_offsets(tpl, Duration::from_secs(10)).expect("committed");
+    let got = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed");
     got.elements()
         .iter()
-        .map(|e| (e.partition(), match e.offset() { Offset::Offset(o) => o, _ => -1 }))
+        .map(|e| {
+            (
+                e.partition(),
+                match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => -1,
+                },
+            )
+        })
         .collect()
 }
 
@@ -96,7 +136,9 @@ pub fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {

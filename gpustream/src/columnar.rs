@@ -302,3 +302,78 @@ pub fn anomalies_to_batch<'a>(
     ];
     Ok(RecordBatch::try_new(anomaly_schema(), cols)?)
 }
+
+/// Statistics stored per metric in the `rollups_1m` table, as column suffixes.
+pub const ROLLUP_STATS: [&str; 4] = ["min", "mean", "max", "last"];
+
+/// Schema of the `rollups_1m` table: window, GPU identity, `count`, then
+/// `<metric>_min/_mean/_max/_last` for every metric of the catalogue.
+pub fn rollup_schema() -> SchemaRef {
+    let mut fields = vec![
+        Field::new("window_start", ts_type(), false),
+        Field::new("window_end", ts_type(), false),
+        Field::new("host", DataType::Utf8, false),
+        Field::new("gpu", DataType::Utf8, false),
+        Field::new("gpu_index", DataType::Int32, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("count", DataType::Int64, false),
+    ];
+    for m in Metric::ALL {
+        for stat in ROLLUP_STATS {
+            fields.push(Field::new(
+                format!("{}_{stat}", m.column()),
+                DataType::Float64,
+                true,
+            ));
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// Builds a rollup batch.
+pub fn rollups_to_batch<'a>(
+    rollups: impl IntoIterator<Item = &'a crate::rollup::Rollup>,
+) -> Result<RecordBatch> {
+    let mut start = TimestampMicrosecondBuilder::new().with_timezone(UTC);
+    let mut end = TimestampMicrosecondBuilder::new().with_timezone(UTC);
+    let (mut host, mut gpu, mut source) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
+    let mut gpu_index = Int32Builder::new();
+    let mut count = Int64Builder::new();
+    let mut stats: Vec<Float64Builder> = (0..Metric::ALL.len() * ROLLUP_STATS.len())
+        .map(|_| Float64Builder::new())
+        .collect();
+    for r in rollups {
+        start.append_value(r.window_start.timestamp_micros());
+        end.append_value(r.window_end.timestamp_micros());
+        host.append_value(&r.host);
+        gpu.append_value(&r.gpu);
+        gpu_index.append_value(i32::try_from(r.gpu_index).unwrap_or(i32::MAX));
+        source.append_value(r.source.as_str());
+        count.append_value(i64::try_from(r.count).unwrap_or(i64::MAX));
+        for (i, m) in Metric::ALL.iter().enumerate() {
+            let agg = r.metrics.get(m.column());
+            let values = agg.map(|a| [a.min, a.mean, a.max, a.last]);
+            for (j, b) in stats[i * ROLLUP_STATS.len()..(i + 1) * ROLLUP_STATS.len()]
+                .iter_mut()
+                .enumerate()
+            {
+                b.append_option(values.map(|v| v[j]));
+            }
+        }
+    }
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(start.finish()),
+        Arc::new(end.finish()),
+        Arc::new(host.finish()),
+        Arc::new(gpu.finish()),
+        Arc::new(gpu_index.finish()),
+        Arc::new(source.finish()),
+        Arc::new(count.finish()),
+    ];
+    cols.extend(stats.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    Ok(RecordBatch::try_new(rollup_schema(), cols)?)
+}

@@ -33,6 +33,9 @@ pub struct Lake {
     root: Path,
     /// URL of the root as query engines address it (`file:///abs/dir/`, `s3://bucket/prefix/`).
     root_url: Url,
+    /// The directory, for a local lake: publishing there bypasses object_store, whose
+    /// staging files would sit beside the target where readers list.
+    local_root: Option<std::path::PathBuf>,
 }
 
 /// Outcome of publishing a file.
@@ -85,6 +88,7 @@ impl Lake {
                 store: Arc::new(store),
                 root: Path::from(prefix),
                 root_url,
+                local_root: None,
             });
         }
         if location.contains("://") && !location.starts_with("file://") {
@@ -105,6 +109,7 @@ impl Lake {
             store: Arc::new(store),
             root: Path::default(),
             root_url,
+            local_root: Some(abs),
         })
     }
 
@@ -141,10 +146,21 @@ impl Lake {
 
     /// Publishes a whole file atomically and only once.
     ///
-    /// Readers see either nothing or the complete file (a local put is staged and renamed,
-    /// an S3 put is one request). Publishing a name that exists leaves the existing file:
-    /// names are deterministic, so it is the same content written before a crash.
+    /// Readers see either nothing or the complete, durable file. On a local directory the
+    /// bytes are written and fsynced under `_tmp/` (outside every table, so a crash never
+    /// leaves a partial file where readers look) and hard-linked into place, which fails
+    /// if the name exists; on S3 it is one conditional PUT. Publishing a name that exists
+    /// leaves the existing file: names are deterministic, so it is the same content
+    /// written before a crash.
     pub async fn publish(&self, relative: &str, bytes: Bytes) -> Result<Published> {
+        if let Some(root) = self.local_root.clone() {
+            let relative = relative.to_string();
+            return tokio::task::spawn_blocking(move || {
+                local::publish(&root, &relative, &bytes, false)
+            })
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        }
         let path = self.path(relative);
         let opts = PutOptions {
             mode: PutMode::Create,
@@ -161,8 +177,16 @@ impl Lake {
         }
     }
 
-    /// Replaces a file atomically (used for outputs that are recomputed, e.g. analytics).
+    /// Replaces a file atomically (outputs that are recomputed, e.g. analytics).
     pub async fn overwrite(&self, relative: &str, bytes: Bytes) -> Result<()> {
+        if let Some(root) = self.local_root.clone() {
+            let relative = relative.to_string();
+            return tokio::task::spawn_blocking(move || {
+                local::publish(&root, &relative, &bytes, true).map(|_| ())
+            })
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        }
         self.store
             .put_opts(
                 &self.path(relative),
@@ -171,6 +195,84 @@ impl Lake {
             )
             .await?;
         Ok(())
+    }
+
+    /// Removes temporary files a crashed writer left under `_tmp/` more than `min_age` ago.
+    pub fn remove_stale_temp_files(&self, min_age: std::time::Duration) -> Result<usize> {
+        match &self.local_root {
+            Some(root) => local::remove_stale(root, min_age),
+            None => Ok(0),
+        }
+    }
+}
+
+/// Local-directory publishing: write to `_tmp/`, fsync, hard-link (create-only) or
+/// rename (replace) into place, fsync the directory.
+mod local {
+    use std::io::Write;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::Published;
+    use crate::error::Result;
+
+    /// Folder of in-flight files, under the lake root and outside every table.
+    pub const TEMP_DIR: &str = "_tmp";
+
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    pub fn publish(root: &Path, relative: &str, bytes: &[u8], replace: bool) -> Result<Published> {
+        let target = root.join(relative);
+        let dir = target.parent().unwrap_or(root);
+        std::fs::create_dir_all(dir)?;
+        let temp_dir = root.join(TEMP_DIR);
+        std::fs::create_dir_all(&temp_dir)?;
+        let temp = temp_dir.join(format!(
+            "{}-{}.tmp",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = (|| {
+            let mut f = std::fs::File::create(&temp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            let outcome = if replace {
+                std::fs::rename(&temp, &target)?;
+                Published::Created
+            } else {
+                match std::fs::hard_link(&temp, &target) {
+                    Ok(()) => Published::Created,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Published::AlreadyPresent
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            // The new directory entry must survive a power loss before offsets are committed.
+            std::fs::File::open(dir)?.sync_all()?;
+            Ok(outcome)
+        })();
+        let _ = std::fs::remove_file(&temp);
+        Ok(result?)
+    }
+
+    pub fn remove_stale(root: &Path, min_age: std::time::Duration) -> Result<usize> {
+        let Ok(entries) = std::fs::read_dir(root.join(TEMP_DIR)) else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= min_age);
+            if old && std::fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }
 

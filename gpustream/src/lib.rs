@@ -9,6 +9,7 @@
 //! - [`columnar`]: the Arrow schemas of the lake tables;
 //! - [`lake`]: lake locations, layout and atomic publishing;
 //! - [`anomaly`]: anomaly events;
+//! - [`rollup`]: per-GPU event-time window aggregates;
 //! - [`config`]: flags / env / TOML configuration conventions;
 //! - `kafka` and `service` (features): client settings, `/metrics` and `/health`.
 
@@ -22,6 +23,7 @@ pub mod error;
 pub mod kafka;
 pub mod lake;
 pub mod metric;
+pub mod rollup;
 pub mod sample;
 #[cfg(feature = "service")]
 pub mod service;

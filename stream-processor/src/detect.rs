@@ -21,11 +21,21 @@ pub struct ThresholdRule {
 
 /// The four classic thresholds: GPU > 85 °C, CPU > 80 °C, board power > 300 W, load > 95 %.
 pub fn default_rules() -> Vec<ThresholdRule> {
-    let rule = |name: &str, metric, above, severity| ThresholdRule { name: name.into(), metric, above, severity };
+    let rule = |name: &str, metric, above, severity| ThresholdRule {
+        name: name.into(),
+        metric,
+        above,
+        severity,
+    };
     vec![
         rule("gpu_temp_high", Metric::GpuTemp, 85.0, Severity::Warning),
         rule("cpu_temp_high", Metric::CpuTemp, 80.0, Severity::Warning),
-        rule("board_power_high", Metric::BoardPower, 300.0, Severity::Warning),
+        rule(
+            "board_power_high",
+            Metric::BoardPower,
+            300.0,
+            Severity::Warning,
+        ),
         rule("gpu_load_high", Metric::GpuLoad, 95.0, Severity::Info),
     ]
 }
@@ -48,7 +58,10 @@ pub struct Detector {
 impl Detector {
     /// A detector for `rules`.
     pub fn new(rules: Vec<ThresholdRule>) -> Self {
-        Detector { rules, open: HashMap::new() }
+        Detector {
+            rules,
+            open: HashMap::new(),
+        }
     }
 
     /// Rules in use.
@@ -61,12 +74,17 @@ impl Detector {
     /// Sensors marked unsupported and absent readings never change a rule's state.
     pub fn observe(&mut self, s: &Sample, out: &mut Vec<AnomalyEvent>) {
         for (i, rule) in self.rules.iter().enumerate() {
-            let Some(value) = s.reading(rule.metric) else { continue };
+            let Some(value) = s.reading(rule.metric) else {
+                continue;
+            };
             let key = (s.host.clone(), s.gpu.clone(), i);
             let firing = value > rule.above;
             let state = match (firing, self.open.contains_key(&key)) {
                 (true, false) => {
-                    let ep = Episode { anomaly_id: anomaly_id(&rule.name, &s.host, &s.gpu, &s.event_id), started_at: s.event_time };
+                    let ep = Episode {
+                        anomaly_id: anomaly_id(&rule.name, &s.host, &s.gpu, &s.event_id),
+                        started_at: s.event_time,
+                    };
                     self.open.insert(key.clone(), ep);
                     AnomalyState::Firing
                 }
@@ -78,7 +96,11 @@ impl Detector {
                 AnomalyState::Resolved => self.open.remove(&key),
             };
             let Some(ep) = ep else { continue };
-            let verb = if state == AnomalyState::Firing { "above" } else { "back to or below" };
+            let verb = if state == AnomalyState::Firing {
+                "above"
+            } else {
+                "back to or below"
+            };
             out.push(AnomalyEvent {
                 event_id: anomaly_event_id(&ep.anomaly_id, state),
                 anomaly_id: ep.anomaly_id,
@@ -95,7 +117,12 @@ impl Detector {
                 metric: Some(rule.metric.column().to_string()),
                 value: Some(value),
                 threshold: Some(rule.above),
-                message: format!("{} {value} {} {verb} {}", rule.metric.column(), rule.metric.unit(), rule.above),
+                message: format!(
+                    "{} {value} {} {verb} {}",
+                    rule.metric.column(),
+                    rule.metric.unit(),
+                    rule.above
+                ),
                 sample_event_id: s.event_id.clone(),
             });
         }
@@ -131,13 +158,23 @@ mod tests {
     fn fires_once_and_resolves_once() {
         let mut d = Detector::new(default_rules());
         let mut out = vec![];
-        for (i, t) in [80.0, 86.0, 90.0, 86.0, 85.0, 84.0, 91.0].iter().enumerate() {
+        for (i, t) in [80.0, 86.0, 90.0, 86.0, 85.0, 84.0, 91.0]
+            .iter()
+            .enumerate()
+        {
             d.observe(&sample(i as u64, *t), &mut out);
         }
-        let states: Vec<_> = out.iter().map(|e| (e.state, e.sample_event_id.as_str())).collect();
+        let states: Vec<_> = out
+            .iter()
+            .map(|e| (e.state, e.sample_event_id.as_str()))
+            .collect();
         assert_eq!(
             states,
-            vec![(AnomalyState::Firing, "e1"), (AnomalyState::Resolved, "e4"), (AnomalyState::Firing, "e6")]
+            vec![
+                (AnomalyState::Firing, "e1"),
+                (AnomalyState::Resolved, "e4"),
+                (AnomalyState::Firing, "e6")
+            ]
         );
         assert_eq!(out[0].anomaly_id, out[1].anomaly_id);
         assert_ne!(out[0].event_id, out[1].event_id);

@@ -1,10 +1,13 @@
 //! The stream processor: consumes samples from Kafka, flags anomalies and writes the
 //! Parquet lake exactly once per sample (deterministic file names, publish then commit).
 
+pub mod cli;
 pub mod detect;
 pub mod error;
 pub mod lake_writer;
 pub mod metrics;
 pub mod pipeline;
+pub mod progress;
+pub mod rollups;
 
 pub use error::{Error, Result};

@@ -23,6 +23,8 @@ pub struct ProcessorMetrics {
     pub buffered: IntGauge,
     /// Flush attempts that failed (retried).
     pub flush_errors: IntCounter,
+    /// Samples that arrived after their rollup window had closed.
+    pub late: IntCounter,
 }
 
 impl ProcessorMetrics {
@@ -30,20 +32,39 @@ impl ProcessorMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
         let m = ProcessorMetrics {
             records_in: IntCounter::new("stream_processor_records_in_total", "Messages consumed")?,
-            records_out: IntCounter::new("stream_processor_records_out_total", "Sample rows written to the lake")?,
+            records_out: IntCounter::new(
+                "stream_processor_records_out_total",
+                "Sample rows written to the lake",
+            )?,
             anomalies: IntCounterVec::new(
                 Opts::new("stream_processor_anomalies_total", "Anomaly transitions"),
                 &["rule", "state"],
             )?,
-            dlq: IntCounter::new("stream_processor_dlq_total", "Messages sent to the dead-letter topic")?,
+            dlq: IntCounter::new(
+                "stream_processor_dlq_total",
+                "Messages sent to the dead-letter topic",
+            )?,
             files: IntCounter::new("stream_processor_files_written_total", "Lake files created")?,
-            bytes: IntCounter::new("stream_processor_bytes_written_total", "Bytes of lake files created")?,
+            bytes: IntCounter::new(
+                "stream_processor_bytes_written_total",
+                "Bytes of lake files created",
+            )?,
             flush_seconds: Histogram::with_opts(HistogramOpts::new(
                 "stream_processor_flush_seconds",
                 "Time to write a flush to the lake and commit it",
             ))?,
-            buffered: IntGauge::new("stream_processor_buffered_samples", "Samples held in memory")?,
-            flush_errors: IntCounter::new("stream_processor_flush_errors_total", "Failed flush attempts")?,
+            buffered: IntGauge::new(
+                "stream_processor_buffered_samples",
+                "Samples held in memory",
+            )?,
+            flush_errors: IntCounter::new(
+                "stream_processor_flush_errors_total",
+                "Failed flush attempts",
+            )?,
+            late: IntCounter::new(
+                "stream_processor_late_samples_total",
+                "Samples after their rollup window closed (kept in the lake)",
+            )?,
         };
         registry.register(Box::new(m.records_in.clone()))?;
         registry.register(Box::new(m.records_out.clone()))?;
@@ -54,6 +75,7 @@ impl ProcessorMetrics {
         registry.register(Box::new(m.flush_seconds.clone()))?;
         registry.register(Box::new(m.buffered.clone()))?;
         registry.register(Box::new(m.flush_errors.clone()))?;
+        registry.register(Box::new(m.late.clone()))?;
         Ok(m)
     }
 }

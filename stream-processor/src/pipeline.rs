@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use gpustream::lake::Lake;
+use gpustream::rollup::Rollup;
 use gpustream::{AnomalyEvent, Sample};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
@@ -15,6 +16,8 @@ use crate::detect::Detector;
 use crate::error::{Error, Result};
 use crate::lake_writer::write_range;
 use crate::metrics::ProcessorMetrics;
+use crate::progress::{PartitionProgress, ProgressStore};
+use crate::rollups::{RollupConfig, Windower};
 
 /// Settings of one processor instance.
 #[derive(Debug, Clone)]
@@ -29,6 +32,10 @@ pub struct ProcessorConfig {
     pub anomalies_topic: String,
     /// Dead-letter topic for undecodable messages.
     pub dlq_topic: String,
+    /// Topic rollups go to (empty: none; they still go to the lake).
+    pub rollups_topic: String,
+    /// Rollup windows.
+    pub rollup: RollupConfig,
     /// Flush when this many samples are buffered.
     pub flush_rows: usize,
     /// Flush at least this often while data is buffered (an idle input still flushes).
@@ -48,6 +55,10 @@ pub struct RunStats {
     pub anomalies: u64,
     /// Flushes committed.
     pub flushes: u64,
+    /// Rollup windows emitted.
+    pub rollups: u64,
+    /// Samples that arrived after their rollup window closed (still in the lake).
+    pub late: u64,
 }
 
 #[derive(Default)]
@@ -56,12 +67,31 @@ struct PartitionBuffer {
     last: i64,
     samples: Vec<Sample>,
     anomalies: Vec<AnomalyEvent>,
+    rollups: Vec<Rollup>,
+    /// Rollups closed without a new message (idle GPU, shutdown): the range is the last
+    /// offset seen, and the file name gets a suffix of its own.
+    closing: bool,
+}
+
+/// Raises a flag on every rebalance, so the loop drops what it no longer owns.
+pub struct RebalanceFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl rdkafka::ClientContext for RebalanceFlag {}
+
+impl rdkafka::consumer::ConsumerContext for RebalanceFlag {
+    fn post_rebalance(
+        &self,
+        _: &rdkafka::consumer::BaseConsumer<Self>,
+        _: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// One stream-processor instance.
 pub struct Processor {
     cfg: ProcessorConfig,
-    consumer: std::sync::Arc<StreamConsumer>,
+    consumer: std::sync::Arc<StreamConsumer<RebalanceFlag>>,
     producer: FutureProducer,
     lake: Lake,
     detector: Detector,
@@ -72,6 +102,13 @@ pub struct Processor {
     oldest: Option<Instant>,
     buffered: usize,
     dlq_pending: Vec<rdkafka::producer::DeliveryFuture>,
+    windower: Windower,
+    closed: Vec<(i32, Rollup)>,
+    progress: ProgressStore,
+    /// Progress records of the partitions seen since the last rebalance.
+    known: BTreeMap<i32, PartitionProgress>,
+    rebalanced: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    last_offset: BTreeMap<i32, i64>,
     stats: RunStats,
 }
 
@@ -87,9 +124,14 @@ impl Processor {
         if cfg.flush_rows == 0 {
             return Err(Error::Config("flush rows must be at least 1".into()));
         }
-        let consumer: StreamConsumer = gpustream::kafka::consumer_config(&cfg.brokers, &cfg.group).create()?;
+        let rebalanced = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let consumer: StreamConsumer<RebalanceFlag> =
+            gpustream::kafka::consumer_config(&cfg.brokers, &cfg.group)
+                .create_with_context(RebalanceFlag(rebalanced.clone()))?;
         consumer.subscribe(&[&cfg.topic])?;
         let producer: FutureProducer = gpustream::kafka::producer_config(&cfg.brokers).create()?;
+        let cfg_rollup = cfg.rollup;
+        let progress = ProgressStore::new(lake.clone(), &cfg.topic);
         Ok(Processor {
             cfg,
             consumer: std::sync::Arc::new(consumer),
@@ -102,6 +144,12 @@ impl Processor {
             oldest: None,
             buffered: 0,
             dlq_pending: Vec::new(),
+            windower: Windower::new(cfg_rollup),
+            closed: Vec::new(),
+            progress,
+            known: BTreeMap::new(),
+            rebalanced,
+            last_offset: BTreeMap::new(),
             stats: RunStats::default(),
         })
     }
@@ -119,32 +167,101 @@ impl Processor {
                 m = tokio::time::timeout(Duration::from_millis(200), consumer.recv()) => m,
             };
             match next {
-                Ok(Ok(msg)) => self.handle(&msg),
+                Ok(Ok(msg)) => {
+                    if self
+                        .rebalanced
+                        .swap(false, std::sync::atomic::Ordering::SeqCst)
+                    {
+                        self.after_rebalance();
+                    }
+                    let partition = msg.partition();
+                    if !self.known.contains_key(&partition) {
+                        let p = self.progress.load(partition).await?;
+                        tracing::info!(partition, published_through = ?p.published_through, pending = ?p.pending, "partition progress");
+                        self.known.insert(partition, p);
+                    }
+                    self.handle(&msg);
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "kafka consume error");
                     self.health.fail(format!("kafka: {e}"));
                 }
-                Err(_) => {} // idle: fall through to the age check
+                Err(_) => {
+                    // Idle: close the windows of GPUs that went silent.
+                    self.windower.close_idle(&mut self.closed);
+                    self.take_closed_rollups();
+                }
             }
-            let due = self.buffered >= self.cfg.flush_rows
-                || self.oldest.is_some_and(|t| t.elapsed() >= self.cfg.flush_interval);
+            let pinned_done = self
+                .buffers
+                .iter()
+                .any(|(p, b)| self.pinned_end(*p) == Some(b.last));
+            let due = pinned_done
+                || self.buffered >= self.cfg.flush_rows
+                || self
+                    .oldest
+                    .is_some_and(|t| t.elapsed() >= self.cfg.flush_interval);
             if due {
                 self.flush_with_retry(&mut shutdown).await?;
             }
         }
         tracing::info!("shutting down: publishing buffered samples and committing");
-        self.flush_with_retry(&mut std::pin::pin!(std::future::pending::<()>())).await?;
+        self.windower.close_all(&mut self.closed);
+        self.take_closed_rollups();
+        self.flush_with_retry(&mut std::pin::pin!(std::future::pending::<()>()))
+            .await?;
         tracing::info!(?self.stats, "stream processor stopped");
         Ok(self.stats)
+    }
+
+    /// Forgets progress records and drops buffers of partitions no longer assigned: the
+    /// new owner re-reads them from the committed offsets.
+    fn after_rebalance(&mut self) {
+        self.known.clear();
+        let owned: std::collections::HashSet<i32> = match self.consumer.assignment() {
+            Ok(tpl) => tpl.elements().iter().map(|e| e.partition()).collect(),
+            Err(_) => return,
+        };
+        self.buffers.retain(|p, _| owned.contains(p));
+        self.buffered = self.buffers.values().map(|b| b.samples.len()).sum();
+    }
+
+    /// Replays an already-published message into the detector and windows only, so their
+    /// state is rebuilt without writing anything twice.
+    fn replay_into_state(&mut self, msg: &BorrowedMessage<'_>) {
+        let Some(Ok(sample)) = msg.payload().map(gpustream::wire::decode_sample) else {
+            return;
+        };
+        let mut scratch = Vec::new();
+        self.detector.observe(&sample, &mut scratch);
+        let mut rollups = Vec::new();
+        self.windower
+            .observe(&sample, msg.partition(), &mut rollups);
     }
 
     fn handle(&mut self, msg: &BorrowedMessage<'_>) {
         self.stats.consumed += 1;
         self.metrics.records_in.inc();
         let (partition, offset) = (msg.partition(), msg.offset());
+        if self
+            .known
+            .get(&partition)
+            .is_some_and(|p| p.is_published(offset))
+        {
+            self.replay_into_state(msg);
+            return;
+        }
         // A buffer's range starts at the first offset consumed since the last commit.
-        let buf = self.buffers.entry(partition).or_insert_with(|| PartitionBuffer { first: offset, last: offset, ..Default::default() });
+        let buf = self
+            .buffers
+            .entry(partition)
+            .or_insert_with(|| PartitionBuffer {
+                first: offset,
+                last: offset,
+                ..Default::default()
+            });
         buf.last = offset;
+        self.last_offset.insert(partition, offset);
         self.oldest.get_or_insert_with(Instant::now);
         let decoded = match msg.payload() {
             Some(p) => gpustream::wire::decode_sample(p).map_err(|e| e.to_string()),
@@ -155,8 +272,16 @@ impl Processor {
                 let before = buf.anomalies.len();
                 self.detector.observe(&sample, &mut buf.anomalies);
                 for a in &buf.anomalies[before..] {
-                    self.metrics.anomalies.with_label_values(&[&a.rule, a.state.as_str()]).inc();
+                    self.metrics
+                        .anomalies
+                        .with_label_values(&[&a.rule, a.state.as_str()])
+                        .inc();
                 }
+                if !self.windower.observe(&sample, partition, &mut self.closed) {
+                    self.stats.late += 1;
+                    self.metrics.late.inc();
+                }
+                buf.rollups.extend(self.closed.drain(..).map(|(_, r)| r));
                 buf.samples.push(sample);
                 self.buffered += 1;
                 self.metrics.buffered.set(self.buffered as i64);
@@ -164,11 +289,25 @@ impl Processor {
             Err(reason) => {
                 tracing::warn!(partition, offset, %reason, "undecodable message sent to the dead-letter topic");
                 let headers = OwnedHeaders::new()
-                    .insert(Header { key: "error", value: Some(reason.as_str()) })
-                    .insert(Header { key: "source_topic", value: Some(self.cfg.topic.as_str()) })
-                    .insert(Header { key: "source_partition", value: Some(&partition.to_string()) })
-                    .insert(Header { key: "source_offset", value: Some(&offset.to_string()) });
-                let mut record = FutureRecord::to(&self.cfg.dlq_topic).headers(headers).payload(msg.payload().unwrap_or_default());
+                    .insert(Header {
+                        key: "error",
+                        value: Some(reason.as_str()),
+                    })
+                    .insert(Header {
+                        key: "source_topic",
+                        value: Some(self.cfg.topic.as_str()),
+                    })
+                    .insert(Header {
+                        key: "source_partition",
+                        value: Some(&partition.to_string()),
+                    })
+                    .insert(Header {
+                        key: "source_offset",
+                        value: Some(&offset.to_string()),
+                    });
+                let mut record = FutureRecord::to(&self.cfg.dlq_topic)
+                    .headers(headers)
+                    .payload(msg.payload().unwrap_or_default());
                 if let Some(k) = msg.key() {
                     record = record.key(k);
                 }
@@ -186,7 +325,29 @@ impl Processor {
         }
     }
 
-    async fn flush_with_retry(&mut self, shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> Result<()> {
+    /// Moves rollups closed outside a message (idle, shutdown) into their partition's
+    /// buffer, opening a closing buffer at the last offset seen when there is none.
+    fn take_closed_rollups(&mut self) {
+        for (partition, rollup) in self.closed.drain(..) {
+            let last = self.last_offset.get(&partition).copied().unwrap_or(0);
+            let buf = self
+                .buffers
+                .entry(partition)
+                .or_insert_with(|| PartitionBuffer {
+                    first: last,
+                    last,
+                    closing: true,
+                    ..Default::default()
+                });
+            buf.rollups.push(rollup);
+            self.oldest.get_or_insert_with(Instant::now);
+        }
+    }
+
+    async fn flush_with_retry(
+        &mut self,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<()> {
         let mut backoff = Duration::from_millis(200);
         loop {
             match self.flush().await {
@@ -208,7 +369,17 @@ impl Processor {
         }
     }
 
-    /// Publishes every buffered partition range, then commits their offsets.
+    /// End offset a partition's next flush must stop at, while a pending range recorded
+    /// before a crash is being redone.
+    fn pinned_end(&self, partition: i32) -> Option<i64> {
+        let p = self.known.get(&partition)?;
+        p.pinned_end().filter(|end| !p.is_published(*end))
+    }
+
+    /// Publishes every buffered partition range that may be cut now, then commits.
+    ///
+    /// Per partition: record the range as pending, publish its files, record it as
+    /// published; then commit the Kafka offsets of every flushed partition.
     async fn flush(&mut self) -> Result<()> {
         if self.buffers.is_empty() {
             return Ok(());
@@ -223,33 +394,105 @@ impl Processor {
             }
         }
         let mut tpl = TopicPartitionList::new();
-        for (&partition, buf) in &self.buffers {
-            let stats = write_range(&self.lake, &self.cfg.topic, partition, buf.first, buf.last, &buf.samples, &buf.anomalies).await?;
+        let ready: Vec<i32> = self
+            .buffers
+            .iter()
+            .filter(|(p, b)| self.pinned_end(**p).is_none_or(|end| b.last >= end))
+            .map(|(p, _)| *p)
+            .collect();
+        for partition in ready {
+            let Some(buf) = self.buffers.get(&partition) else {
+                continue;
+            };
+            let before = self.known.get(&partition).copied().unwrap_or_default();
+            if !buf.closing {
+                let pending = PartitionProgress {
+                    pending: Some((buf.first, buf.last)),
+                    ..before
+                };
+                self.progress.store(partition, &pending).await?;
+            }
+            let range = crate::lake_writer::Range {
+                topic: &self.cfg.topic,
+                partition,
+                first: buf.first,
+                last: buf.last,
+                closing: buf.closing,
+            };
+            let stats = write_range(
+                &self.lake,
+                &range,
+                &buf.samples,
+                &buf.anomalies,
+                &buf.rollups,
+            )
+            .await?;
             self.metrics.files.inc_by(stats.files);
             self.metrics.bytes.inc_by(stats.bytes);
             self.metrics.records_out.inc_by(stats.rows);
             self.stats.rows_written += stats.rows;
             if !self.cfg.anomalies_topic.is_empty() {
                 for a in &buf.anomalies {
-                    let payload = serde_json::to_vec(a).map_err(|e| Error::Config(e.to_string()))?;
+                    let payload =
+                        serde_json::to_vec(a).map_err(|e| Error::Config(e.to_string()))?;
                     let key = a.key();
-                    let record = FutureRecord::to(&self.cfg.anomalies_topic).key(&key).payload(&payload);
+                    let record = FutureRecord::to(&self.cfg.anomalies_topic)
+                        .key(&key)
+                        .payload(&payload);
                     self.producer
                         .send(record, Duration::from_secs(30))
                         .await
                         .map_err(|(e, _)| Error::Kafka(e))?;
                 }
             }
+            if !self.cfg.rollups_topic.is_empty() {
+                for r in &buf.rollups {
+                    let payload =
+                        serde_json::to_vec(r).map_err(|e| Error::Config(e.to_string()))?;
+                    let key = r.key();
+                    let record = FutureRecord::to(&self.cfg.rollups_topic)
+                        .key(&key)
+                        .payload(&payload);
+                    self.producer
+                        .send(record, Duration::from_secs(30))
+                        .await
+                        .map_err(|(e, _)| Error::Kafka(e))?;
+                }
+            }
+            if !buf.closing {
+                let through = before
+                    .published_through
+                    .map_or(buf.last, |p| p.max(buf.last));
+                let done = PartitionProgress {
+                    published_through: Some(through),
+                    pending: None,
+                };
+                self.progress.store(partition, &done).await?;
+                self.known.insert(partition, done);
+            }
             self.stats.anomalies += buf.anomalies.len() as u64;
-            tpl.add_partition_offset(&self.cfg.topic, partition, Offset::Offset(buf.last + 1))?;
+            self.stats.rollups += buf.rollups.len() as u64;
+            if !buf.closing {
+                // A closing buffer consumed nothing new: committing it could move the
+                // group's offset backwards.
+                tpl.add_partition_offset(&self.cfg.topic, partition, Offset::Offset(buf.last + 1))?;
+            }
+            self.buffers.remove(&partition);
         }
-        self.consumer.commit(&tpl, CommitMode::Sync)?;
+        if tpl.count() > 0 {
+            // The lake's progress records are the truth; a failed commit (e.g. the
+            // partition moved in a rebalance) only means a longer replay next time.
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
+                tracing::warn!(error = %e, "offset commit failed; the lake's progress record stays authoritative");
+            }
+        }
         self.stats.flushes += 1;
-        self.buffers.clear();
-        self.buffered = 0;
-        self.oldest = None;
-        self.metrics.buffered.set(0);
-        self.metrics.flush_seconds.observe(started.elapsed().as_secs_f64());
+        self.buffered = self.buffers.values().map(|b| b.samples.len()).sum();
+        self.oldest = (!self.buffers.is_empty()).then(Instant::now);
+        self.metrics.buffered.set(self.buffered as i64);
+        self.metrics
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
         tracing::debug!(elapsed = ?started.elapsed(), "flushed and committed");
         Ok(())
     }
