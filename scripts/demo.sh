@@ -16,6 +16,7 @@ bash scripts/install-deps.sh
 source "$HOME/.cargo/env" 2>/dev/null || true
 echo "==> building"
 cargo build --workspace --bins --quiet
+BIN=${CARGO_TARGET_DIR:-target}/debug
 
 SP_PID=""
 cleanup() {
@@ -31,30 +32,30 @@ BROKERS=$GPUSTREAM_TEST_BROKERS
 
 rm -rf "$LAKE"
 echo "==> replaying $LOG as fast as the broker takes it"
-target/debug/producer replay "$LOG" --brokers "$BROKERS" --topic "$TOPIC" --speed 0 \
+"$BIN/producer" replay "$LOG" --brokers "$BROKERS" --topic "$TOPIC" --speed 0 \
   --host demo-host --gpu gpu0 --timezone "$TZ_NAME" | tee .tools/run/replay.txt
 SENT=$(sed -n 's/.*sent \([0-9]*\),.*/\1/p' .tools/run/replay.txt)
 
 echo "==> stream-processor: Kafka -> anomalies + Parquet lake in $LAKE"
-target/debug/stream-processor --brokers "$BROKERS" --topic "$TOPIC" --group demo \
+"$BIN/stream-processor" --brokers "$BROKERS" --topic "$TOPIC" --group demo \
   --lake "$LAKE" --flush-interval 1s --metrics-addr 127.0.0.1:0 &
 SP_PID=$!
 # Wait until every published sample is in the lake (bounded: 120 s).
 for _ in $(seq 1 120); do
   sleep 1
-  ROWS=$(target/debug/batch-analytics sql --lake "$LAKE" --format csv "SELECT count(*) AS n FROM samples" 2>/dev/null | tail -n 1 || echo 0)
+  ROWS=$("$BIN/batch-analytics" sql --lake "$LAKE" --format csv "SELECT count(*) AS n FROM samples" 2>/dev/null | tail -n 1 || echo 0)
   [ "${ROWS:-0}" = "$SENT" ] && break
 done
 kill -TERM "$SP_PID"; wait "$SP_PID" || true; SP_PID=""
 echo "==> lake holds $ROWS of $SENT samples"
 [ "$ROWS" = "$SENT" ] || { echo "lake is incomplete" >&2; exit 1; }
 
-DATE=$(target/debug/batch-analytics sql --lake "$LAKE" --format csv "SELECT max(date) FROM samples" | tail -n 1)
+DATE=$("$BIN/batch-analytics" sql --lake "$LAKE" --format csv "SELECT max(date) FROM samples" | tail -n 1)
 echo "==> nightly job for $DATE"
-target/debug/batch-analytics daily --lake "$LAKE" --date "$DATE"
+"$BIN/batch-analytics" daily --lake "$LAKE" --date "$DATE"
 echo
 echo "Results:"
 echo "  raw samples   $LAKE/samples/"
 echo "  anomalies     $LAKE/anomalies/"
 echo "  daily stats   $LAKE/analytics/daily_gpu/date=$DATE/"
-echo "  ad-hoc SQL    target/debug/batch-analytics sql --lake $LAKE \"SELECT * FROM daily_gpu\""
+echo "  ad-hoc SQL    $BIN/batch-analytics sql --lake $LAKE \"SELECT * FROM daily_gpu\""
