@@ -132,27 +132,7 @@ impl Detector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
-    use gpustream::{Metrics, Source};
-
-    fn sample(seq: u64, temp: f64) -> Sample {
-        let mut m = Metrics::default();
-        m.set(Metric::GpuTemp, temp);
-        Sample {
-            event_id: format!("e{seq}"),
-            event_time: Utc.timestamp_opt(1_700_000_000 + seq as i64, 0).unwrap(),
-            host: "h".into(),
-            gpu: "g".into(),
-            gpu_index: 0,
-            gpu_name: None,
-            source: Source::Sim,
-            session: "s".into(),
-            seq,
-            metrics: m,
-            unsupported: vec![],
-            extra: Default::default(),
-        }
-    }
+    use crate::test_support::temp_sample as sample;
 
     #[test]
     fn fires_once_and_resolves_once() {
@@ -162,7 +142,7 @@ mod tests {
             .iter()
             .enumerate()
         {
-            d.observe(&sample(i as u64, *t), &mut out);
+            d.observe(&sample(i as i64, *t), &mut out);
         }
         let states: Vec<_> = out
             .iter()

@@ -9,5 +9,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod progress;
 pub mod rollups;
+#[cfg(test)]
+mod test_support;
 
 pub use error::{Error, Result};

@@ -431,34 +431,10 @@ impl Processor {
             self.metrics.bytes.inc_by(stats.bytes);
             self.metrics.records_out.inc_by(stats.rows);
             self.stats.rows_written += stats.rows;
-            if !self.cfg.anomalies_topic.is_empty() {
-                for a in &buf.anomalies {
-                    let payload =
-                        serde_json::to_vec(a).map_err(|e| Error::Config(e.to_string()))?;
-                    let key = a.key();
-                    let record = FutureRecord::to(&self.cfg.anomalies_topic)
-                        .key(&key)
-                        .payload(&payload);
-                    self.producer
-                        .send(record, Duration::from_secs(30))
-                        .await
-                        .map_err(|(e, _)| Error::Kafka(e))?;
-                }
-            }
-            if !self.cfg.rollups_topic.is_empty() {
-                for r in &buf.rollups {
-                    let payload =
-                        serde_json::to_vec(r).map_err(|e| Error::Config(e.to_string()))?;
-                    let key = r.key();
-                    let record = FutureRecord::to(&self.cfg.rollups_topic)
-                        .key(&key)
-                        .payload(&payload);
-                    self.producer
-                        .send(record, Duration::from_secs(30))
-                        .await
-                        .map_err(|(e, _)| Error::Kafka(e))?;
-                }
-            }
+            let anomalies = buf.anomalies.iter().map(|a| (a.key(), a));
+            send_json(&self.producer, &self.cfg.anomalies_topic, anomalies).await?;
+            let rollups = buf.rollups.iter().map(|r| (r.key(), r));
+            send_json(&self.producer, &self.cfg.rollups_topic, rollups).await?;
             if !buf.closing {
                 let through = before
                     .published_through
@@ -496,4 +472,25 @@ impl Processor {
         tracing::debug!(elapsed = ?started.elapsed(), "flushed and committed");
         Ok(())
     }
+}
+
+/// Sends keyed JSON records to `topic` and waits for each acknowledgement (nothing when
+/// the topic is disabled with an empty name).
+async fn send_json<T: serde::Serialize>(
+    producer: &FutureProducer,
+    topic: &str,
+    records: impl Iterator<Item = (String, T)>,
+) -> Result<()> {
+    if topic.is_empty() {
+        return Ok(());
+    }
+    for (key, value) in records {
+        let payload = serde_json::to_vec(&value).map_err(|e| Error::Config(e.to_string()))?;
+        let record = FutureRecord::to(topic).key(&key).payload(&payload);
+        producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| Error::Kafka(e))?;
+    }
+    Ok(())
 }

@@ -150,27 +150,7 @@ impl Windower {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-    use gpustream::{Metric, Metrics, Source};
-
-    fn sample(secs: i64, temp: f64) -> Sample {
-        let mut m = Metrics::default();
-        m.set(Metric::GpuTemp, temp);
-        Sample {
-            event_id: format!("e{secs}"),
-            event_time: Utc.timestamp_opt(1_700_000_040 + secs, 0).unwrap(), // 1_700_000_040 is a minute boundary
-            host: "h".into(),
-            gpu: "g".into(),
-            gpu_index: 0,
-            gpu_name: None,
-            source: Source::Sim,
-            session: "s".into(),
-            seq: secs as u64,
-            metrics: m,
-            unsupported: vec![],
-            extra: Default::default(),
-        }
-    }
+    use crate::test_support::temp_sample as sample;
 
     #[test]
     fn windows_close_on_the_watermark_and_late_samples_are_counted() {
