@@ -144,6 +144,7 @@ async fn run_processor(
     brokers: &str,
     topic: &str,
     group: &str,
+    dlq_topic: &str,
     lake: Lake,
     count_rows: impl Fn() -> futures::future::BoxFuture<'static, usize>,
     total: usize,
@@ -154,7 +155,7 @@ async fn run_processor(
         topic: topic.to_string(),
         group: group.to_string(),
         anomalies_topic: unique("e2e-anomalies"),
-        dlq_topic: unique("e2e-dlq"),
+        dlq_topic: dlq_topic.to_string(),
         rollups_topic: unique("e2e-rollups"),
         rollup: stream_processor::rollups::RollupConfig::default(),
         flush_rows: 4000,
@@ -340,6 +341,7 @@ fn real_logs_through_kafka_into_the_local_lake() {
         &svc.brokers,
         &produced.topic,
         &group,
+        &unique("e2e-dlq"),
         lake,
         move || {
             let d = samples_dir.clone();
@@ -611,6 +613,7 @@ fn real_logs_into_a_lake_on_s3() {
         &svc.brokers,
         &produced.topic,
         &group,
+        &unique("e2e-dlq"),
         lake,
         move || {
             let lake = counter.clone();
@@ -656,4 +659,125 @@ async fn s3_rows(lake: &Lake) -> usize {
             .num_rows() as usize;
     }
     rows
+}
+
+#[test]
+fn poison_messages_go_to_the_dead_letter_topic_and_good_samples_all_land() {
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let Some(svc) =
+        services("poison_messages_go_to_the_dead_letter_topic_and_good_samples_all_land")
+    else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let topic = unique("poison");
+    let dlq = unique("poison-dlq");
+    rt.block_on(gpustream::kafka::ensure_topics(
+        &svc.brokers,
+        &[(&topic, 2), (&dlq, 1)],
+    ))
+    .expect("topics");
+
+    let poison: Vec<Vec<u8>> = vec![
+        b"not json at all".to_vec(),
+        br#"{"schema_version": 99}"#.to_vec(),
+        br#"{"schema_version": 1, "host": "h"}"#.to_vec(),
+        b"[1, 2, 3]".to_vec(),
+        b"".to_vec(),
+        br#"{"schema_version":1,"event_id":"x","event_time":"yesterday","host":"h","gpu":"g","gpu_index":0,"source":"gpuz","session":"s","seq":0,"metrics":{}}"#.to_vec(),
+        br#"{"schema_version":1,"event_id":"x","event_time":"2024-01-01T00:00:00Z","host":"h","gpu":"g","gpu_index":0,"source":"gpuz","session":"s","seq":0,"metrics":{"no_such_metric":1}}"#.to_vec(),
+    ];
+    let raw: ThreadedProducer<DefaultProducerContext> =
+        gpustream::kafka::producer_config(&svc.brokers)
+            .create()
+            .expect("raw producer");
+    let send_poison = |items: &[Vec<u8>]| {
+        for p in items {
+            raw.send(
+                BaseRecord::<str, [u8]>::to(&topic)
+                    .key("e2e host/poison")
+                    .payload(p),
+            )
+            .expect("queue poison");
+        }
+        raw.flush(Duration::from_secs(10)).expect("flush poison");
+    };
+    send_poison(&poison[..3]);
+    let log =
+        repo().join("../shared/data/gpuz/intel-irisxe_rleaderjoon-GPU_DashBoard_c-b3212db.txt");
+    let expected = data_lines(&log).len();
+    let mut sink = KafkaSink::new(&svc.brokers, &topic).expect("sink");
+    let opts = ReplayOptions {
+        speed: 0.0,
+        max_session_gap: Duration::from_secs(1),
+        parse: ParseOptions::default(),
+        max_issues_logged: 0,
+    };
+    let input = LogInput {
+        path: log,
+        identity: Identity {
+            host: "e2e host".into(),
+            gpu: "iris".into(),
+            gpu_index: 0,
+            gpu_name: None,
+        },
+    };
+    let report = replay(
+        &[input],
+        &opts,
+        &mut sink,
+        &Arc::new(AtomicBool::new(false)),
+    )
+    .expect("replay");
+    assert_eq!(report.delivery.delivered as usize, expected);
+    send_poison(&poison[3..]);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+    let samples_dir = dir.path().join("samples");
+    let stats = rt.block_on(run_processor(
+        &svc.brokers,
+        &topic,
+        &unique("poison-group"),
+        &dlq,
+        lake,
+        move || {
+            let d = samples_dir.clone();
+            Box::pin(async move { read_local_table(&d).iter().map(RecordBatch::num_rows).sum() })
+        },
+        expected,
+    ));
+    assert_eq!(stats.dead_lettered as usize, poison.len(), "{stats:?}");
+    assert_eq!(stats.consumed as usize, expected + poison.len());
+
+    // Every bad message is in the DLQ, byte for byte, with the reason in a header.
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &svc.brokers)
+        .set("group.id", unique("dlq-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    rdkafka::consumer::Consumer::subscribe(&consumer, &[&dlq]).expect("subscribe");
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < poison.len() && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = m.headers().expect("headers on a dead letter");
+            let reason = headers
+                .iter()
+                .find(|h| h.key == "error")
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned());
+            assert!(
+                reason.as_deref().is_some_and(|r| !r.is_empty()),
+                "reason header"
+            );
+            got.push(m.payload().unwrap_or_default().to_vec());
+        }
+    }
+    let mut want = poison.clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "dead letters");
 }

@@ -287,6 +287,18 @@ pub fn date_partition(t: DateTime<Utc>) -> String {
     format!("date={}", t.format("%Y-%m-%d"))
 }
 
+/// `date=YYYY-MM-DD/hour=HH` partition directories of the stream tables (UTC), so
+/// queries over an hour or a day read only those files.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// let t = Utc.with_ymd_and_hms(2023, 6, 16, 8, 17, 8).unwrap();
+/// assert_eq!(gpustream::lake::event_partition(t), "date=2023-06-16/hour=08");
+/// ```
+pub fn event_partition(t: DateTime<Utc>) -> String {
+    format!("date={}/hour={}", t.format("%Y-%m-%d"), t.format("%H"))
+}
+
 /// Writer settings for every lake file: zstd, row groups sized for scans.
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()

@@ -1,7 +1,7 @@
 //! Writes one flush of one Kafka partition to the lake.
 //!
 //! File names are deterministic: `<topic>-<partition>-<first offset>-<last offset>.parquet`
-//! inside each table's `date=` partition. Files are published whole and only once
+//! inside each table's `date=YYYY-MM-DD/hour=HH/` partition (UTC event time). Files are published whole and only once
 //! (see [`Lake::publish`]), and the Kafka offsets are committed only afterwards, so a
 //! restart re-reads the same offsets and rewrites the same names.
 
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use gpustream::columnar::{SampleBatchBuilder, anomalies_to_batch, rollups_to_batch};
 use gpustream::lake::{
-    ANOMALIES_TABLE, Lake, Published, ROLLUPS_TABLE, SAMPLES_TABLE, date_partition, encode_parquet,
+    ANOMALIES_TABLE, Lake, Published, ROLLUPS_TABLE, SAMPLES_TABLE, encode_parquet, event_partition,
 };
 use gpustream::rollup::Rollup;
 use gpustream::{AnomalyEvent, Sample};
@@ -89,7 +89,7 @@ pub async fn write_range(
     let mut by_date: BTreeMap<String, SampleBatchBuilder> = BTreeMap::new();
     for s in samples {
         by_date
-            .entry(date_partition(s.event_time))
+            .entry(event_partition(s.event_time))
             .or_default()
             .push(s);
     }
@@ -109,7 +109,7 @@ pub async fn write_range(
     let mut anomalies_by_date: BTreeMap<String, Vec<&AnomalyEvent>> = BTreeMap::new();
     for a in anomalies {
         anomalies_by_date
-            .entry(date_partition(a.event_time))
+            .entry(event_partition(a.event_time))
             .or_default()
             .push(a);
     }
@@ -129,7 +129,7 @@ pub async fn write_range(
     let mut rollups_by_date: BTreeMap<String, Vec<&Rollup>> = BTreeMap::new();
     for r in rollups {
         rollups_by_date
-            .entry(date_partition(r.window_start))
+            .entry(event_partition(r.window_start))
             .or_default()
             .push(r);
     }
