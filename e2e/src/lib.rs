@@ -11,7 +11,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-
 /// Addresses of the real services, when integration tests are switched on.
 pub struct Services {
     /// Kafka bootstrap servers.
@@ -167,3 +166,4 @@ pub fn read_local_table(dir: &std::path::Path) -> Vec<arrow::array::RecordBatch>
     }
     out
 }
+pub mod grafana;
