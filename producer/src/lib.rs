@@ -2,11 +2,13 @@
 //! into samples and publishes them to Kafka.
 
 pub mod error;
+pub mod fleet;
 pub mod gpuz;
 pub mod pacing;
 pub mod progress;
 pub mod replay;
 pub mod simulate;
 pub mod sink;
+pub mod throttle;
 
 pub use error::{Error, Result};

@@ -1,5 +1,5 @@
-//! Every message the producer emits for the real logs and the generated sample log
-//! validates against `schema/sample.v1.schema.json`, and decodes back to the same sample.
+//! Every message the producer emits for the real logs, the generated sample log and the
+//! simulated fleet validates against `schema/sample.v1.schema.json`, and decodes back to the same sample.
 
 use std::path::PathBuf;
 
@@ -51,6 +51,34 @@ fn every_emitted_message_validates_against_the_json_schema() {
         }
     }
     assert!(checked > 9000, "{checked}");
+
+    // The simulated fleet, every fault kind included (ECC, XID, throttle bits ...).
+    let mut fleet = producer::fleet::Fleet::new(producer::fleet::FleetConfig {
+        hosts: 2,
+        gpus_per_host: 4,
+        seed: 9,
+        interval: std::time::Duration::from_secs(5),
+        ..Default::default()
+    });
+    let mut fleet_checked = 0;
+    for _ in 0..8000 {
+        for s in fleet.next_tick() {
+            let bytes = gpustream::wire::encode_sample(&s).unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            if let Err(e) = validator.validate(&json) {
+                panic!("fleet {}/{} seq {}: {e}\n{json}", s.host, s.gpu, s.seq);
+            }
+            assert_eq!(gpustream::wire::decode_sample(&bytes).unwrap(), s);
+            fleet_checked += 1;
+        }
+    }
+    let kinds: std::collections::HashSet<_> = fleet.labels().iter().map(|l| l.kind).collect();
+    assert_eq!(
+        kinds.len(),
+        producer::fleet::FaultKind::ALL.len(),
+        "{kinds:?}"
+    );
+    assert!(fleet_checked > 50_000, "{fleet_checked}");
 }
 
 #[test]
