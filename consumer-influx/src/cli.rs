@@ -8,18 +8,30 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::error::{Error, Result};
-use crate::influx::{Credentials, InfluxConfig};
+use crate::influx::{Credentials, InfluxConfig, Token};
 use crate::pipeline::SinkConfig;
 
 /// Environment variable of the optional InfluxDB user name (or `..._FILE`).
 pub const USERNAME_ENV: &str = "GPUSTREAM_INFLUX_USERNAME";
 /// Environment variable of the optional InfluxDB password (or `..._FILE`).
 pub const PASSWORD_ENV: &str = "GPUSTREAM_INFLUX_PASSWORD";
+/// Environment variable of the optional InfluxDB API token (or `..._FILE`).
+pub const TOKEN_ENV: &str = "GPUSTREAM_INFLUX_TOKEN";
 
-/// Writes GPU samples and anomaly events from Kafka to InfluxDB (v1 write API).
+/// InfluxDB write API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApiVersion {
+    /// `/write?db=` — InfluxDB 1.x, and 3.x's v1 compatibility API.
+    V1,
+    /// `/api/v2/write?org=&bucket=` — InfluxDB 2.x and 3.x (and VictoriaMetrics).
+    V2,
+}
+
+/// Writes GPU samples, anomaly events and rollups from Kafka to InfluxDB (v1 or v2 write API).
 ///
-/// Credentials are read from GPUSTREAM_INFLUX_USERNAME / GPUSTREAM_INFLUX_PASSWORD, or
-/// from the files named by GPUSTREAM_INFLUX_USERNAME_FILE / GPUSTREAM_INFLUX_PASSWORD_FILE.
+/// Secrets come only from the environment: GPUSTREAM_INFLUX_TOKEN (v2, or v1 on 3.x), or
+/// GPUSTREAM_INFLUX_USERNAME / GPUSTREAM_INFLUX_PASSWORD (1.x), each also from the file
+/// named by the same variable with a _FILE suffix.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "consumer-influx", version, about, long_about = None)]
 pub struct Cli {
@@ -41,9 +53,21 @@ pub struct Cli {
     /// InfluxDB base URL, e.g. http://127.0.0.1:8086.
     #[arg(long, env = "GPUSTREAM_INFLUX_URL", value_name = "URL")]
     pub influx_url: String,
-    /// InfluxDB database.
+    /// Write API: v1 (`/write?db=`) or v2 (`/api/v2/write?org=&bucket=`).
+    #[arg(long, env = "GPUSTREAM_INFLUX_API", value_enum, default_value = "v1")]
+    pub influx_api: ApiVersion,
+    /// InfluxDB database (v1 API; required there).
     #[arg(long, env = "GPUSTREAM_DATABASE", value_name = "DB")]
-    pub database: String,
+    pub database: Option<String>,
+    /// Organisation (v2 API).
+    #[arg(long, env = "GPUSTREAM_ORG", value_name = "ORG", default_value = "")]
+    pub org: String,
+    /// Bucket (v2 API; defaults to --database).
+    #[arg(long, env = "GPUSTREAM_BUCKET", value_name = "BUCKET")]
+    pub bucket: Option<String>,
+    /// Dead-letter topic for points InfluxDB refuses; an empty string logs and skips them.
+    #[arg(long, env = "GPUSTREAM_DLQ_TOPIC", default_value = crate::pipeline::INFLUX_DLQ_TOPIC)]
+    pub dlq_topic: String,
     /// Messages per InfluxDB write.
     #[arg(
         long,
@@ -94,7 +118,9 @@ impl Cli {
     pub fn sink_config(&self) -> Result<SinkConfig> {
         let username = gpustream::config::secret_from_env(USERNAME_ENV)?;
         let password = gpustream::config::secret_from_env(PASSWORD_ENV)?;
-        self.sink_config_with(username, password)
+        let mut config = self.sink_config_with(username, password)?;
+        config.influx.token = gpustream::config::secret_from_env(TOKEN_ENV)?.map(Token);
+        Ok(config)
     }
 
     /// The sink configuration with explicit credentials.
@@ -115,15 +141,39 @@ impl Cli {
                 )));
             }
         };
-        let mut influx = InfluxConfig::new(&self.influx_url, &self.database);
+        let mut influx = match self.influx_api {
+            ApiVersion::V1 => {
+                let Some(database) = self.database.as_deref().filter(|d| !d.is_empty()) else {
+                    return Err(Error::Config(
+                        "--database (GPUSTREAM_DATABASE) is required with the v1 API".into(),
+                    ));
+                };
+                InfluxConfig::new(&self.influx_url, database)
+            }
+            ApiVersion::V2 => {
+                let Some(bucket) = self
+                    .bucket
+                    .as_deref()
+                    .or(self.database.as_deref())
+                    .filter(|b| !b.is_empty())
+                else {
+                    return Err(Error::Config(
+                        "--bucket (GPUSTREAM_BUCKET) or --database is required with the v2 API"
+                            .into(),
+                    ));
+                };
+                InfluxConfig::v2(&self.influx_url, &self.org, bucket)
+            }
+        };
         influx.credentials = credentials;
         influx.request_timeout = Duration::from_millis(self.request_timeout_ms.max(1));
         // Fail on a bad URL now rather than at the first write.
-        crate::influx::write_url(&influx.url, &influx.database)?;
+        crate::influx::write_url(&influx.url, &influx.api)?;
         let mut config = SinkConfig::new(&self.brokers, &self.group, influx);
         config.samples_topic = self.topic.clone();
         config.anomalies_topic = Some(self.anomalies_topic.clone()).filter(|t| !t.is_empty());
         config.rollups_topic = Some(self.rollups_topic.clone()).filter(|t| !t.is_empty());
+        config.dlq_topic = Some(self.dlq_topic.clone()).filter(|t| !t.is_empty());
         config.batch_size = self.batch_size;
         config.batch_timeout = Duration::from_millis(self.batch_timeout_ms);
         config.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
@@ -134,6 +184,7 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::influx::WriteApi;
 
     fn parse(extra: &[&str]) -> Cli {
         let mut args = vec![
@@ -186,6 +237,40 @@ mod tests {
             ("u", "p")
         );
         assert!(cli.sink_config_with(None, Some("p".into())).is_err());
+    }
+
+    #[test]
+    fn v2_api_uses_bucket_or_database() {
+        let c = parse(&["--influx-api", "v2", "--org", "lab", "--bucket", "gpu-raw"])
+            .sink_config_with(None, None)
+            .expect("valid");
+        assert_eq!(
+            c.influx.api,
+            WriteApi::V2 {
+                org: "lab".into(),
+                bucket: "gpu-raw".into()
+            }
+        );
+        let c = parse(&["--influx-api", "v2"])
+            .sink_config_with(None, None)
+            .expect("bucket defaults to the database");
+        assert!(matches!(c.influx.api, WriteApi::V2 { ref bucket, .. } if bucket == "gpu"));
+        let mut cli = parse(&[]);
+        cli.database = None;
+        assert!(
+            cli.sink_config_with(None, None).is_err(),
+            "v1 needs a database"
+        );
+    }
+
+    #[test]
+    fn dlq_topic_defaults_and_can_be_disabled() {
+        let c = parse(&[]).sink_config_with(None, None).expect("valid");
+        assert_eq!(c.dlq_topic.as_deref(), Some("gpu-influx-dlq"));
+        let c = parse(&["--dlq-topic", ""])
+            .sink_config_with(None, None)
+            .expect("valid");
+        assert_eq!(c.dlq_topic, None);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! InfluxDB v1 write client: gzip-compressed line protocol, retries with backoff.
+//! InfluxDB write client: gzip-compressed line protocol to the v1 (`/write?db=`) or v2
+//! (`/api/v2/write?org=&bucket=`) API, retries with backoff and jitter.
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -32,6 +33,33 @@ impl fmt::Debug for Credentials {
             .field("password", &"<redacted>")
             .finish()
     }
+}
+
+/// An API token (`Authorization: Token ...`). `Debug` never shows it.
+#[derive(Clone)]
+pub struct Token(pub String);
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Which write API, and where in it, points go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteApi {
+    /// `POST /write?db=DATABASE` (InfluxDB 1.x, and 3.x's v1 compatibility API).
+    V1 {
+        /// Database name.
+        database: String,
+    },
+    /// `POST /api/v2/write?org=ORG&bucket=BUCKET` (InfluxDB 2.x and 3.x, VictoriaMetrics).
+    V2 {
+        /// Organisation (2.x needs it; 3.x and VictoriaMetrics ignore it).
+        org: String,
+        /// Bucket (3.x: the database).
+        bucket: String,
+    },
 }
 
 /// Exponential backoff between write attempts.
@@ -115,6 +143,9 @@ pub enum Disposition {
 
 /// Classifies an InfluxDB write response status.
 ///
+/// A rejected batch is not dropped: the pipeline splits it to find the points InfluxDB
+/// refuses and sends those to a dead-letter topic (see [`crate::pipeline`]).
+///
 /// - 2xx: success;
 /// - 429 and 5xx: retry (overload, timeouts, storage trouble);
 /// - 401, 403, 404, 407, 408: retry. These mean wrong credentials, a missing database or
@@ -132,32 +163,6 @@ pub fn classify_status(status: StatusCode) -> Disposition {
     }
 }
 
-/// How many of a batch's `points` a 4xx answer rejected.
-///
-/// InfluxDB 1.x writes the valid points of a batch and reports the rest: `partial write:
-/// ... dropped=N` for points it refused (field type conflicts), and one `unable to parse`
-/// per malformed line. Without either, the whole batch counts as rejected.
-pub fn rejected_points(message: &str, points: usize) -> usize {
-    let mut dropped = 0usize;
-    let mut found = false;
-    for (i, _) in message.match_indices("dropped=") {
-        let digits: &str = &message[i + "dropped=".len()..];
-        let end = digits
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(digits.len());
-        if let Ok(n) = digits[..end].parse::<usize>() {
-            dropped = dropped.saturating_add(n);
-            found = true;
-        }
-    }
-    let unparsable = message.matches("unable to parse").count();
-    if found || unparsable > 0 {
-        dropped.saturating_add(unparsable).min(points)
-    } else {
-        points
-    }
-}
-
 /// Gzip-compresses a batch body (fast level: the network is rarely the bottleneck here).
 pub fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 6 + 64), Compression::fast());
@@ -170,10 +175,13 @@ pub fn gzip(data: &[u8]) -> Result<Vec<u8>> {
 pub struct InfluxConfig {
     /// Base URL, e.g. `http://127.0.0.1:8086` (a path prefix is kept).
     pub url: String,
-    /// Database name.
-    pub database: String,
-    /// Optional basic-auth credentials.
+    /// API and target database or bucket.
+    pub api: WriteApi,
+    /// Optional basic-auth credentials (InfluxDB 1.x users).
     pub credentials: Option<Credentials>,
+    /// Optional API token, sent as `Authorization: Token ...` (InfluxDB 2.x/3.x); takes
+    /// precedence over `credentials`.
+    pub token: Option<Token>,
     /// Timeout of one write request.
     pub request_timeout: Duration,
     /// Backoff between retries.
@@ -181,25 +189,54 @@ pub struct InfluxConfig {
 }
 
 impl InfluxConfig {
-    /// A configuration with default timeout and retry policy.
+    /// A v1-API configuration (`/write?db=`) with default timeout and retry policy.
     pub fn new(url: impl Into<String>, database: impl Into<String>) -> Self {
+        Self::with_api(
+            url,
+            WriteApi::V1 {
+                database: database.into(),
+            },
+        )
+    }
+
+    /// A v2-API configuration (`/api/v2/write?org=&bucket=`) with default timeout and
+    /// retry policy; set [`InfluxConfig::token`] for servers that check it.
+    pub fn v2(url: impl Into<String>, org: impl Into<String>, bucket: impl Into<String>) -> Self {
+        Self::with_api(
+            url,
+            WriteApi::V2 {
+                org: org.into(),
+                bucket: bucket.into(),
+            },
+        )
+    }
+
+    fn with_api(url: impl Into<String>, api: WriteApi) -> Self {
         InfluxConfig {
             url: url.into(),
-            database: database.into(),
+            api,
             credentials: None,
+            token: None,
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
         }
     }
 }
 
-/// Result of writing one batch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WriteOutcome {
-    /// Points InfluxDB accepted.
-    pub written: usize,
-    /// Points InfluxDB rejected for good.
-    pub rejected: usize,
+/// InfluxDB's final answer to one batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Every point was written.
+    Accepted,
+    /// The server refused the batch with a status no retry can fix (400 malformed line
+    /// or field-type conflict, 413 too large, ...). InfluxDB 1.x may still have written
+    /// the batch's valid points; writing them again is harmless (same series and time).
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
 }
 
 enum Attempt {
@@ -208,18 +245,21 @@ enum Attempt {
     Retry(String),
 }
 
-/// Writes line-protocol batches to `POST {url}/write?db={database}&precision=ns`.
+/// Writes line-protocol batches to the v1 or v2 write endpoint.
 pub struct InfluxWriter {
     client: reqwest::Client,
     write_url: Url,
     credentials: Option<Credentials>,
+    token: Option<Token>,
     retry: RetryPolicy,
     metrics: SinkMetrics,
     health: Health,
 }
 
-/// Builds `{base}/write?db=..&precision=ns`, keeping any path prefix of `base`.
-pub fn write_url(base: &str, database: &str) -> Result<Url> {
+/// Builds `{base}/write?db=..&precision=ns` (v1) or
+/// `{base}/api/v2/write?org=..&bucket=..&precision=ns` (v2), keeping any path prefix of
+/// `base`.
+pub fn write_url(base: &str, api: &WriteApi) -> Result<Url> {
     let mut url =
         Url::parse(base).map_err(|e| Error::Config(format!("InfluxDB URL `{base}`: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -227,17 +267,33 @@ pub fn write_url(base: &str, database: &str) -> Result<Url> {
             "InfluxDB URL `{base}`: scheme must be http or https"
         )));
     }
-    if database.is_empty() {
-        return Err(Error::Config("InfluxDB database name is empty".into()));
-    }
-    url.path_segments_mut()
-        .map_err(|()| Error::Config(format!("InfluxDB URL `{base}` cannot have a path")))?
-        .pop_if_empty()
-        .push("write");
+    let mut segments = url
+        .path_segments_mut()
+        .map_err(|()| Error::Config(format!("InfluxDB URL `{base}` cannot have a path")))?;
+    segments.pop_if_empty();
+    match api {
+        WriteApi::V1 { .. } => segments.push("write"),
+        WriteApi::V2 { .. } => segments.extend(["api", "v2", "write"]),
+    };
+    drop(segments);
     url.set_query(None);
-    url.query_pairs_mut()
-        .append_pair("db", database)
-        .append_pair("precision", "ns");
+    match api {
+        WriteApi::V1 { database } => {
+            if database.is_empty() {
+                return Err(Error::Config("InfluxDB database name is empty".into()));
+            }
+            url.query_pairs_mut().append_pair("db", database);
+        }
+        WriteApi::V2 { org, bucket } => {
+            if bucket.is_empty() {
+                return Err(Error::Config("InfluxDB bucket name is empty".into()));
+            }
+            url.query_pairs_mut()
+                .append_pair("org", org)
+                .append_pair("bucket", bucket);
+        }
+    }
+    url.query_pairs_mut().append_pair("precision", "ns");
     Ok(url)
 }
 
@@ -250,8 +306,9 @@ impl InfluxWriter {
             .build()?;
         Ok(InfluxWriter {
             client,
-            write_url: write_url(&config.url, &config.database)?,
+            write_url: write_url(&config.url, &config.api)?,
             credentials: config.credentials.clone(),
+            token: config.token.clone(),
             retry: config.retry,
             metrics,
             health,
@@ -267,7 +324,8 @@ impl InfluxWriter {
     /// it is written, rejected, `abort` is cancelled or `deadline` passes.
     ///
     /// Returns the outcome once InfluxDB answered for good (a rejection is not an
-    /// error: the caller commits past rejected points), or [`Error::WriteAbandoned`].
+    /// error: the caller decides what to do with the refused points), or
+    /// [`Error::WriteAbandoned`].
     pub async fn write(
         &self,
         lines: &str,
@@ -292,27 +350,21 @@ impl InfluxWriter {
                     if attempt > 1 {
                         tracing::info!(attempt, points, "InfluxDB write succeeded after retries");
                     }
-                    return Ok(WriteOutcome {
-                        written: points,
-                        rejected: 0,
-                    });
+                    return Ok(WriteOutcome::Accepted);
                 }
                 Attempt::Rejected { status, message } => {
                     self.health.ok();
                     self.metrics.write_errors.inc();
-                    let rejected = rejected_points(&message, points);
-                    let written = points - rejected;
-                    self.metrics.points_rejected.inc_by(rejected as u64);
-                    self.metrics.points_written.inc_by(written as u64);
-                    self.metrics.batches_written.inc();
-                    tracing::error!(
+                    tracing::debug!(
                         status = status.as_u16(),
                         points,
-                        rejected,
                         error = %message,
-                        "InfluxDB rejected points; skipping them"
+                        "InfluxDB refused the batch"
                     );
-                    return Ok(WriteOutcome { written, rejected });
+                    return Ok(WriteOutcome::Rejected {
+                        status: status.as_u16(),
+                        message,
+                    });
                 }
                 Attempt::Retry(reason) => {
                     self.metrics.write_errors.inc();
@@ -355,7 +407,9 @@ impl InfluxWriter {
             .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
             .header(reqwest::header::CONTENT_ENCODING, "gzip")
             .body(body);
-        if let Some(c) = &self.credentials {
+        if let Some(Token(token)) = &self.token {
+            req = req.header(reqwest::header::AUTHORIZATION, format!("Token {token}"));
+        } else if let Some(c) = &self.credentials {
             req = req.basic_auth(&c.username, Some(&c.password));
         }
         let resp = match req.send().await {
@@ -433,19 +487,6 @@ mod tests {
     }
 
     #[test]
-    fn rejected_points_reads_influxdb_messages() {
-        let conflict = "partial write: field type conflict: input field \"seq\" on measurement \
-                        \"gpu_samples\" is type float, already exists as type integer dropped=3";
-        assert_eq!(rejected_points(conflict, 10), 3);
-        let parse =
-            "unable to parse 'a b': invalid field format\nunable to parse 'c': missing fields";
-        assert_eq!(rejected_points(parse, 10), 2);
-        assert_eq!(rejected_points("dropped=50", 10), 10);
-        assert_eq!(rejected_points("something else", 7), 7);
-        assert_eq!(rejected_points("dropped=", 7), 7);
-    }
-
-    #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
         let policy = RetryPolicy {
             initial: Duration::from_millis(100),
@@ -479,19 +520,47 @@ mod tests {
 
     #[test]
     fn write_url_keeps_prefix_and_encodes_database() {
-        let u = write_url("http://127.0.0.1:8086", "gpu").expect("valid");
+        let v1 = |db: &str| WriteApi::V1 {
+            database: db.into(),
+        };
+        let u = write_url("http://127.0.0.1:8086", &v1("gpu")).expect("valid");
         assert_eq!(
             u.as_str(),
             "http://127.0.0.1:8086/write?db=gpu&precision=ns"
         );
-        let u = write_url("https://proxy.example/influx/", "my db&x").expect("valid");
+        let u = write_url("https://proxy.example/influx/", &v1("my db&x")).expect("valid");
         assert_eq!(
             u.as_str(),
             "https://proxy.example/influx/write?db=my+db%26x&precision=ns"
         );
-        assert!(write_url("ftp://x", "db").is_err());
-        assert!(write_url("not a url", "db").is_err());
-        assert!(write_url("http://x", "").is_err());
+        assert!(write_url("ftp://x", &v1("db")).is_err());
+        assert!(write_url("not a url", &v1("db")).is_err());
+        assert!(write_url("http://x", &v1("")).is_err());
+    }
+
+    #[test]
+    fn v2_write_url_names_org_and_bucket() {
+        let api = WriteApi::V2 {
+            org: "my org".into(),
+            bucket: "gpu/raw".into(),
+        };
+        let u = write_url("http://127.0.0.1:8086/", &api).expect("valid");
+        assert_eq!(
+            u.as_str(),
+            "http://127.0.0.1:8086/api/v2/write?org=my+org&bucket=gpu%2Fraw&precision=ns"
+        );
+        let empty = WriteApi::V2 {
+            org: "o".into(),
+            bucket: String::new(),
+        };
+        assert!(write_url("http://x", &empty).is_err());
+    }
+
+    #[test]
+    fn token_debug_hides_the_token() {
+        let mut c = InfluxConfig::v2("http://x", "o", "b");
+        c.token = Some(Token("t0ps3cret".into()));
+        assert!(!format!("{c:?}").contains("t0ps3cret"));
     }
 
     #[test]
@@ -606,13 +675,7 @@ mod tests {
             .write(LINES, 2, &CancellationToken::new(), None)
             .await
             .expect("written");
-        assert_eq!(
-            out,
-            WriteOutcome {
-                written: 2,
-                rejected: 0
-            }
-        );
+        assert_eq!(out, WriteOutcome::Accepted);
         assert_eq!(metrics.write_retries.get(), 3);
         assert_eq!(metrics.write_errors.get(), 3);
         assert_eq!(metrics.points_written.get(), 2);
@@ -644,14 +707,14 @@ mod tests {
             .write(LINES, 2, &CancellationToken::new(), None)
             .await
             .expect("answered");
-        assert_eq!(
-            out,
-            WriteOutcome {
-                written: 1,
-                rejected: 1
+        match out {
+            WriteOutcome::Rejected { status, message } => {
+                assert_eq!(status, 400);
+                assert!(message.contains("field type conflict"), "{message}");
             }
-        );
-        assert_eq!(metrics.points_rejected.get(), 1);
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(metrics.points_written.get(), 0);
         assert_eq!(metrics.write_retries.get(), 0);
         assert_eq!(seen.lock().expect("lock").len(), 1);
     }

@@ -3,7 +3,7 @@
 //! Consumes wire-format samples ([`gpustream::wire`]) and anomaly events
 //! ([`gpustream::AnomalyEvent`]) from Kafka, encodes them as line protocol
 //! ([`line_protocol`]) and writes them in gzip-compressed batches to InfluxDB's v1
-//! `/write` API ([`influx`]). Offsets are committed only after their batch was written,
+//! `/write` or v2 `/api/v2/write` API ([`influx`]). Offsets are committed only after their batch was written,
 //! and points are idempotent, so delivery is effectively exactly once ([`pipeline`]).
 //!
 //! ```no_run
@@ -37,6 +37,8 @@ pub mod stats;
 
 pub use cli::Cli;
 pub use error::{Error, Result};
-pub use influx::{Credentials, InfluxConfig, InfluxWriter, RetryPolicy};
-pub use pipeline::{RunSummary, SinkConfig, run};
+pub use influx::{
+    Credentials, InfluxConfig, InfluxWriter, RetryPolicy, Token, WriteApi, WriteOutcome,
+};
+pub use pipeline::{INFLUX_DLQ_TOPIC, RunSummary, SinkConfig, run};
 pub use stats::SinkMetrics;

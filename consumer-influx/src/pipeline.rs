@@ -6,6 +6,13 @@
 //! harmless because every point's timestamp and tags are derived from the message alone
 //! (see [`crate::line_protocol::sample_timestamp_ns`]): InfluxDB overwrites a point with
 //! an identical one.
+//!
+//! Points InfluxDB refuses for good (a 4xx no retry can fix) are found by splitting the
+//! refused batch in halves until single points remain; those go to a dead-letter topic
+//! with the server's message, and the rest of the batch is written. While InfluxDB is
+//! unreachable the sink keeps polling Kafka (so it stays in its group) but pauses its
+//! partitions once a second batch has queued up: memory stays bounded, and consumption
+//! resumes by itself when a write gets through.
 
 use std::time::Duration;
 
@@ -17,16 +24,20 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::influx::{InfluxConfig, InfluxWriter};
+use crate::influx::{InfluxConfig, InfluxWriter, WriteOutcome};
 use crate::line_protocol;
 use crate::stats::SinkMetrics;
+
+/// Default dead-letter topic of points InfluxDB refused.
+pub const INFLUX_DLQ_TOPIC: &str = "gpu-influx-dlq";
 
 /// Everything the sink needs to run.
 #[derive(Debug, Clone)]
@@ -39,6 +50,8 @@ pub struct SinkConfig {
     pub anomalies_topic: Option<String>,
     /// Topic of 1-minute rollups; `None` to not consume rollups.
     pub rollups_topic: Option<String>,
+    /// Dead-letter topic for points InfluxDB refuses; `None` logs and skips them.
+    pub dlq_topic: Option<String>,
     /// Consumer group.
     pub group: String,
     /// InfluxDB target.
@@ -54,13 +67,15 @@ pub struct SinkConfig {
 
 impl SinkConfig {
     /// A configuration with the default batching (5 000 messages / 500 ms), topics
-    /// (`gpu-samples`, `gpu-anomalies`) and a 10 s shutdown grace period.
+    /// (`gpu-samples`, `gpu-anomalies`, `gpu-rollups-1m`, dead letters to
+    /// `gpu-influx-dlq`) and a 10 s shutdown grace period.
     pub fn new(brokers: impl Into<String>, group: impl Into<String>, influx: InfluxConfig) -> Self {
         SinkConfig {
             brokers: brokers.into(),
             samples_topic: gpustream::kafka::SAMPLES_TOPIC.to_string(),
             anomalies_topic: Some(gpustream::kafka::ANOMALIES_TOPIC.to_string()),
             rollups_topic: Some(gpustream::kafka::ROLLUPS_TOPIC.to_string()),
+            dlq_topic: Some(INFLUX_DLQ_TOPIC.to_string()),
             group: group.into(),
             influx,
             batch_size: 5000,
@@ -82,6 +97,18 @@ impl SinkConfig {
             return Err(Error::Config(
                 "the rollups topic must differ from the other topics".into(),
             ));
+        }
+        if let Some(dlq) = &self.dlq_topic {
+            let inputs = [
+                Some(&self.samples_topic),
+                self.anomalies_topic.as_ref(),
+                self.rollups_topic.as_ref(),
+            ];
+            if inputs.contains(&Some(dlq)) {
+                return Err(Error::Config(
+                    "the dead-letter topic must differ from the input topics".into(),
+                ));
+            }
         }
         if self.anomalies_topic.as_deref() == Some(self.samples_topic.as_str()) {
             return Err(Error::Config(
@@ -108,7 +135,7 @@ pub struct RunSummary {
     pub messages: u64,
     /// Points InfluxDB accepted.
     pub points_written: u64,
-    /// Points InfluxDB rejected (skipped).
+    /// Points InfluxDB refused for good (sent to the dead-letter topic, or skipped).
     pub points_rejected: u64,
     /// Messages skipped as undecodable.
     pub decode_errors: u64,
@@ -193,12 +220,21 @@ fn describe(tpl: &TopicPartitionList) -> String {
     out
 }
 
+/// Where one point's line ends in [`Batch::lines`], and the message it came from (for
+/// the dead-letter record).
+struct PointRef {
+    end: usize,
+    topic: String,
+    partition: i32,
+    offset: i64,
+}
+
 /// Messages accumulated for one write.
 #[derive(Default)]
 struct Batch {
-    /// Line protocol of the decodable messages.
+    /// Line protocol of the decodable messages, one line per point.
     lines: String,
-    points: usize,
+    points: Vec<PointRef>,
     messages: usize,
     /// Per topic partition: offset of the last message + 1 (what to commit).
     /// A linear list: a sink owns a handful of partitions.
@@ -239,9 +275,22 @@ impl Batch {
         Ok(tpl)
     }
 
+    /// The lines of points `range`.
+    fn lines_of(&self, range: std::ops::Range<usize>) -> &str {
+        let start = match range.start {
+            0 => 0,
+            i => self.points[i - 1].end,
+        };
+        let end = match range.end {
+            0 => 0,
+            i => self.points[i - 1].end,
+        };
+        &self.lines[start..end]
+    }
+
     fn clear(&mut self) {
         self.lines.clear();
-        self.points = 0;
+        self.points.clear();
         self.messages = 0;
         self.next_offsets.clear();
         self.opened = None;
@@ -253,9 +302,21 @@ struct Sink {
     config: SinkConfig,
     consumer: StreamConsumer<SinkContext>,
     writer: InfluxWriter,
+    dlq: Option<FutureProducer>,
     metrics: SinkMetrics,
     batch: Batch,
+    /// Messages received while a batch was being written: they start the next batch.
+    stash: Vec<OwnedMessage>,
+    /// Whether the assigned partitions are paused (stash full while writes fail).
+    paused: bool,
     summary: RunSummary,
+}
+
+/// A point InfluxDB refused, with the server's answer.
+struct Refused {
+    point: usize,
+    status: u16,
+    message: String,
 }
 
 /// Runs the sink until `shutdown` is cancelled, then writes what it holds, commits and
@@ -286,6 +347,13 @@ pub async fn run(
         topics.push(t.as_str());
     }
     consumer.subscribe(&topics)?;
+    let dlq = match &config.dlq_topic {
+        Some(topic) => {
+            gpustream::kafka::ensure_topics(&config.brokers, &[(topic.as_str(), 1)]).await?;
+            Some(gpustream::kafka::producer_config(&config.brokers).create::<FutureProducer>()?)
+        }
+        None => None,
+    };
     tracing::info!(
         brokers = %config.brokers,
         group = %config.group,
@@ -300,8 +368,11 @@ pub async fn run(
         config,
         consumer,
         writer,
+        dlq,
         metrics,
         batch: Batch::default(),
+        stash: Vec::new(),
+        paused: false,
         summary: RunSummary::default(),
     };
     let result = sink.run(&shutdown).await;
@@ -315,40 +386,45 @@ pub async fn run(
 impl Sink {
     async fn run(&mut self, shutdown: &CancellationToken) -> Result<()> {
         loop {
-            let deadline = self.batch.deadline(self.config.batch_timeout);
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                () = sleep_until(deadline) => {}
-                received = self.consumer.recv() => match received {
-                    Ok(msg) => ingest(&self.config, &self.metrics, &mut self.batch, &mut self.summary, &msg),
-                    Err(e) => tracing::warn!(error = %e, "kafka consume error"),
-                },
+            if shutdown.is_cancelled() {
+                break;
             }
+            let deadline = self.batch.deadline(self.config.batch_timeout);
             let due = self.batch.messages >= self.config.batch_size
-                || self
-                    .batch
-                    .deadline(self.config.batch_timeout)
-                    .is_some_and(|d| Instant::now() >= d);
-            if due {
-                match self.flush(shutdown, None).await {
-                    Ok(()) => {}
-                    // Shutdown while InfluxDB was failing: the last attempt happens below.
-                    Err(Error::WriteAbandoned { .. }) if shutdown.is_cancelled() => break,
-                    Err(e) => return Err(e),
+                || deadline.is_some_and(|d| Instant::now() >= d);
+            if !due {
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    () = sleep_until(deadline) => {}
+                    received = self.consumer.recv() => match received {
+                        Ok(msg) => ingest(&self.config, &self.metrics, &mut self.batch, &mut self.summary, &msg),
+                        Err(e) => tracing::warn!(error = %e, "kafka consume error"),
+                    },
                 }
+                continue;
+            }
+            match self.flush(shutdown, None).await {
+                Ok(()) => {}
+                // Shutdown while InfluxDB was failing: the last attempt happens below.
+                Err(Error::WriteAbandoned { .. }) if shutdown.is_cancelled() => break,
+                Err(e) => return Err(e),
             }
         }
 
         tracing::info!(
             messages = self.batch.messages,
-            points = self.batch.points,
+            points = self.batch.points.len(),
+            stashed = self.stash.len(),
             "shutting down: writing the last batch"
         );
         let grace_deadline = Instant::now() + self.config.shutdown_grace;
-        let last = self
-            .flush(&CancellationToken::new(), Some(grace_deadline))
-            .await;
+        let never = CancellationToken::new();
+        let mut last = self.flush(&never, Some(grace_deadline)).await;
+        // A flush starts the next batch with the messages stashed during the write.
+        while last.is_ok() && !self.batch.is_empty() {
+            last = self.flush(&never, Some(grace_deadline)).await;
+        }
         // Commit synchronously whatever was written, including batches whose asynchronous
         // commit may still be in flight.
         match self.consumer.commit_consumer_state(CommitMode::Sync) {
@@ -367,27 +443,88 @@ impl Sink {
         last
     }
 
-    /// Writes the batch, then stores and commits its offsets.
+    /// Writes the batch (refused points to the dead-letter topic), then stores and
+    /// commits its offsets and starts the next batch with what arrived meanwhile.
+    ///
+    /// Kafka is polled the whole time, so the group membership survives a long InfluxDB
+    /// outage; what arrives is stashed, and the partitions are paused once the stash
+    /// holds two batches.
     async fn flush(&mut self, abort: &CancellationToken, deadline: Option<Instant>) -> Result<()> {
         if self.batch.is_empty() {
-            return Ok(());
+            return self.resume();
         }
-        if self.batch.points > 0 {
-            let outcome = self
-                .writer
-                .write(&self.batch.lines, self.batch.points, abort, deadline)
-                .await?;
-            self.summary.points_written += outcome.written as u64;
-            self.summary.points_rejected += outcome.rejected as u64;
-        }
+        let delivered = {
+            let Sink {
+                config,
+                consumer,
+                writer,
+                dlq,
+                metrics,
+                batch,
+                stash,
+                paused,
+                ..
+            } = &mut *self;
+            let work = deliver(
+                writer,
+                dlq.as_ref(),
+                config,
+                metrics,
+                batch,
+                abort,
+                deadline,
+            );
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    result = &mut work => break result,
+                    received = consumer.recv() => match received {
+                        Ok(msg) => {
+                            stash.push(msg.detach());
+                            if stash.len() >= config.batch_size.saturating_mul(2) {
+                                pause(consumer, metrics, paused);
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "kafka consume error"),
+                    },
+                }
+            }
+        };
+        // On error the stash is kept: the shutdown path writes it with the rest.
+        let (written, refused) = delivered?;
+        self.summary.points_written += written;
+        self.summary.points_rejected += refused;
         self.summary.batches += 1;
         tracing::debug!(
             messages = self.batch.messages,
-            points = self.batch.points,
+            points = self.batch.points.len(),
+            refused,
             "batch written"
         );
         self.commit_batch();
         self.batch.clear();
+        for msg in std::mem::take(&mut self.stash) {
+            ingest(
+                &self.config,
+                &self.metrics,
+                &mut self.batch,
+                &mut self.summary,
+                &msg,
+            );
+        }
+        self.resume()
+    }
+
+    /// Resumes consumption if it was paused.
+    fn resume(&mut self) -> Result<()> {
+        if !self.paused {
+            return Ok(());
+        }
+        let assignment = self.consumer.assignment()?;
+        self.consumer.resume(&assignment)?;
+        self.paused = false;
+        self.metrics.paused.set(0);
+        tracing::info!("InfluxDB writes succeed again: consumption resumed");
         Ok(())
     }
 
@@ -428,6 +565,141 @@ impl Sink {
     }
 }
 
+/// Pauses every assigned partition (again, after a rebalance assigned new ones).
+fn pause(consumer: &StreamConsumer<SinkContext>, metrics: &SinkMetrics, paused: &mut bool) {
+    let paused_now = consumer
+        .assignment()
+        .and_then(|assignment| consumer.pause(&assignment));
+    match paused_now {
+        Ok(()) => {
+            if !*paused {
+                tracing::warn!(
+                    "InfluxDB is not keeping up (or is down): consumption paused until a write succeeds"
+                );
+            }
+            *paused = true;
+            metrics.paused.set(1);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot pause consumption"),
+    }
+}
+
+/// Writes every point of `batch`: a refused batch is split in halves until the points
+/// InfluxDB refuses are isolated; those go to the dead-letter topic (or are logged and
+/// skipped without one). Returns (points written, points refused).
+async fn deliver(
+    writer: &InfluxWriter,
+    dlq: Option<&FutureProducer>,
+    config: &SinkConfig,
+    metrics: &SinkMetrics,
+    batch: &Batch,
+    abort: &CancellationToken,
+    deadline: Option<Instant>,
+) -> Result<(u64, u64)> {
+    let mut refused: Vec<Refused> = Vec::new();
+    let mut written = 0u64;
+    // Ranges still to write, last = next; halves pushed right first keep line order.
+    let mut todo: Vec<std::ops::Range<usize>> = Vec::with_capacity(32);
+    todo.push(0..batch.points.len());
+    while let Some(range) = todo.pop() {
+        if range.is_empty() {
+            continue;
+        }
+        let points = range.len();
+        match writer
+            .write(batch.lines_of(range.clone()), points, abort, deadline)
+            .await?
+        {
+            WriteOutcome::Accepted => written += points as u64,
+            WriteOutcome::Rejected { status, message } if points == 1 => refused.push(Refused {
+                point: range.start,
+                status,
+                message,
+            }),
+            WriteOutcome::Rejected { .. } => {
+                let mid = range.start + points / 2;
+                todo.push(mid..range.end);
+                todo.push(range.start..mid);
+            }
+        }
+    }
+    if refused.is_empty() {
+        return Ok((written, 0));
+    }
+    metrics.points_rejected.inc_by(refused.len() as u64);
+    match (dlq, &config.dlq_topic) {
+        (Some(producer), Some(topic)) => dead_letter(producer, topic, batch, &refused).await?,
+        _ => {
+            for r in &refused {
+                tracing::error!(
+                    status = r.status,
+                    error = %r.message,
+                    line = batch.lines_of(r.point..r.point + 1).trim_end(),
+                    "InfluxDB refused a point; skipped (no dead-letter topic configured)"
+                );
+            }
+        }
+    }
+    metrics.points_dead_lettered.inc_by(refused.len() as u64);
+    Ok((written, refused.len() as u64))
+}
+
+/// Sends refused points to the dead-letter topic and waits until Kafka has them: only
+/// then may the batch's offsets be committed.
+async fn dead_letter(
+    producer: &FutureProducer,
+    topic: &str,
+    batch: &Batch,
+    refused: &[Refused],
+) -> Result<()> {
+    let mut pending = Vec::with_capacity(refused.len());
+    for r in refused {
+        let point = &batch.points[r.point];
+        let line = batch.lines_of(r.point..r.point + 1).trim_end();
+        tracing::error!(
+            status = r.status,
+            error = %r.message,
+            source_topic = %point.topic,
+            source_partition = point.partition,
+            source_offset = point.offset,
+            dlq = topic,
+            "InfluxDB refused a point; sent to the dead-letter topic"
+        );
+        let status = r.status.to_string();
+        let partition = point.partition.to_string();
+        let offset = point.offset.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "error",
+                value: Some(r.message.as_str()),
+            })
+            .insert(Header {
+                key: "http_status",
+                value: Some(status.as_str()),
+            })
+            .insert(Header {
+                key: "source_topic",
+                value: Some(point.topic.as_str()),
+            })
+            .insert(Header {
+                key: "source_partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "source_offset",
+                value: Some(offset.as_str()),
+            });
+        let record = FutureRecord::<(), str>::to(topic)
+            .payload(line)
+            .headers(headers);
+        pending.push(producer.send(record, Duration::from_secs(30)));
+    }
+    for delivery in pending {
+        delivery.await.map_err(|(e, _)| Error::Kafka(e))?;
+    }
+    Ok(())
+}
+
 /// Decodes one message into the batch; undecodable messages are counted, logged and
 /// skipped (their offset still advances with the batch).
 fn ingest(
@@ -435,7 +707,7 @@ fn ingest(
     metrics: &SinkMetrics,
     batch: &mut Batch,
     summary: &mut RunSummary,
-    msg: &BorrowedMessage<'_>,
+    msg: &impl Message,
 ) {
     metrics.messages_consumed.inc();
     summary.messages += 1;
@@ -470,7 +742,12 @@ fn ingest(
     };
     match outcome {
         Ok(skipped_fields) => {
-            batch.points += 1;
+            batch.points.push(PointRef {
+                end: batch.lines.len(),
+                topic: msg.topic().to_string(),
+                partition: msg.partition(),
+                offset: msg.offset(),
+            });
             if skipped_fields > 0 {
                 metrics.fields_skipped.inc_by(skipped_fields as u64);
             }

@@ -1,6 +1,6 @@
 //! Prometheus metrics of the sink.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
 
 use crate::error::Result;
 
@@ -15,8 +15,12 @@ pub struct SinkMetrics {
     pub fields_skipped: IntCounter,
     /// Points InfluxDB accepted.
     pub points_written: IntCounter,
-    /// Points InfluxDB rejected for good (4xx): skipped and committed past.
+    /// Points InfluxDB refused for good (4xx, isolated by splitting the batch).
     pub points_rejected: IntCounter,
+    /// Refused points handed to the dead-letter topic (or logged, without one).
+    pub points_dead_lettered: IntCounter,
+    /// 1 while consumption is paused because writes are not getting through.
+    pub paused: IntGauge,
     /// Batches written (fully or partly accepted).
     pub batches_written: IntCounter,
     /// Failed write attempts (any cause, retried or not).
@@ -60,8 +64,20 @@ impl SinkMetrics {
             points_written: counter("points_written_total", "Points accepted by InfluxDB")?,
             points_rejected: counter(
                 "points_rejected_total",
-                "Points rejected by InfluxDB (4xx) and skipped",
+                "Points InfluxDB refused for good (4xx)",
             )?,
+            points_dead_lettered: counter(
+                "points_dead_lettered_total",
+                "Refused points sent to the dead-letter topic",
+            )?,
+            paused: {
+                let g = IntGauge::new(
+                    "consumer_influx_paused",
+                    "1 while consumption is paused because InfluxDB writes are failing",
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
             batches_written: counter("batches_written_total", "Batches written to InfluxDB")?,
             write_errors: counter("write_errors_total", "Failed InfluxDB write attempts")?,
             write_retries: counter("write_retries_total", "Retried InfluxDB write attempts")?,

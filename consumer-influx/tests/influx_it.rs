@@ -1,12 +1,12 @@
 //! Integration tests against a real Kafka broker (Tansu) and InfluxDB 1.x.
 //!
-//! Skipped unless `GPUSTREAM_IT=1`. Then they need `GPUSTREAM_TEST_BROKERS` and
-//! `GPUSTREAM_TEST_INFLUX_URL`:
+//! Skipped unless `GPUSTREAM_IT=1`. Then they need `GPUSTREAM_TEST_BROKERS`,
+//! `GPUSTREAM_TEST_INFLUX_URL` and (for the v2 write API) `GPUSTREAM_TEST_VM_URL`:
 //!
 //! ```sh
-//! bash scripts/services.sh start kafka influxdb
-//! set -a; source .tools/run/services.env; set +a
-//! GPUSTREAM_IT=1 cargo test -p consumer-influx --test influx_it
+//! scripts/services.sh start kafka influxdb victoria-metrics
+//! source .tools/run/services.env
+//! cargo test --workspace --test influx_it
 //! ```
 //!
 //! Every wait is bounded, so a hang fails the test instead of the CI job.
@@ -646,4 +646,259 @@ async fn nothing_is_committed_while_influxdb_is_down() {
     let offsets = committed(&env.brokers, &group, &[(&topic, 0)]).await;
     assert_eq!(offsets.get(&(topic.clone(), 0)), Some(&50));
     let _ = influx.query(&format!("DROP DATABASE \"{db}\"")).await;
+}
+
+/// Every message of `topic` (one partition) from the beginning, waiting for `want`.
+async fn read_all(brokers: &str, topic: &str, want: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("reader");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&tpl).expect("assign");
+    let read = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut out = Vec::new();
+        while out.len() < want && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                out.push(m.detach());
+            }
+        }
+        // A few more polls: anything beyond `want` is a bug the caller should see.
+        for _ in 0..5 {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                out.push(m.detach());
+            }
+        }
+        std::thread::spawn(move || drop(consumer));
+        out
+    });
+    bounded("read topic", 40, read).await.expect("join")
+}
+
+/// A header's value as text.
+fn header(m: &rdkafka::message::OwnedMessage, key: &str) -> Option<String> {
+    use rdkafka::message::{Headers as _, Message as _};
+    m.headers()?
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).to_string())
+}
+
+/// Points InfluxDB refuses for good (a field-type conflict) are isolated by splitting the
+/// batch: they land in the dead-letter topic with InfluxDB's message and their source
+/// offset, every other point of the same batches is written, and the offsets move past.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_points_go_to_the_dead_letter_topic_and_the_rest_is_written() {
+    let Some(env) = it_env() else { return };
+    let topic = unique("it-refused");
+    let dlq = unique("it-refused-dlq");
+    let group = unique("it-refused-group");
+    let db = unique("it_refused_db");
+    bounded(
+        "create topics",
+        30,
+        gpustream::kafka::ensure_topics(&env.brokers, &[(&topic, 1), (&dlq, 1)]),
+    )
+    .await
+    .expect("create topics");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client");
+    create_database(&http, &env.influx_url, &db).await;
+    let influx = Influx {
+        http: http.clone(),
+        url: env.influx_url.clone(),
+        db: db.clone(),
+    };
+    // `conflict` exists as a string field in the samples' shard: float values are refused.
+    let seed = format!(
+        "gpu_samples,host=seed conflict=\"text\" {}\n",
+        base_time().timestamp_nanos_opt().expect("ns")
+    );
+    let resp = http
+        .post(format!("{}/write", env.influx_url))
+        .query(&[("db", db.as_str())])
+        .body(seed)
+        .send()
+        .await
+        .expect("seed write");
+    assert_eq!(resp.status().as_u16(), 204);
+
+    const N: u64 = 300;
+    let bad: BTreeSet<u64> = [7, 8, 150, 299].into_iter().collect();
+    let producer: FutureProducer = gpustream::kafka::producer_config(&env.brokers)
+        .create()
+        .expect("producer");
+    let messages: Vec<(&str, String, Vec<u8>)> = (0..N)
+        .map(|seq| {
+            let mut s = sample("refused-host", 0, seq);
+            if bad.contains(&seq) {
+                s.extra.insert("conflict".into(), 1.5);
+            }
+            (
+                topic.as_str(),
+                s.key(),
+                gpustream::wire::encode_sample(&s).expect("encode"),
+            )
+        })
+        .collect();
+    produce(&producer, &messages).await;
+
+    let mut config = sink_config(&env, &env.influx_url, &db, &group, &topic, None);
+    config.dlq_topic = Some(dlq.clone());
+    config.rollups_topic = None;
+    let metrics = SinkMetrics::unregistered().expect("metrics");
+    let (token, handle) = start(config, metrics.clone());
+    influx
+        .wait_count(
+            "SELECT count(seq) FROM gpu_samples WHERE host = 'refused-host'",
+            N - bad.len() as u64,
+            60,
+        )
+        .await;
+    let dead = read_all(&env.brokers, &dlq, bad.len()).await;
+    let summary = stop(token, handle).await.expect("run");
+    assert_eq!(summary.points_written, N - bad.len() as u64, "{summary:?}");
+    assert_eq!(summary.points_rejected, bad.len() as u64, "{summary:?}");
+    assert_eq!(metrics.points_dead_lettered.get(), bad.len() as u64);
+
+    use rdkafka::message::Message as _;
+    let mut dead_offsets = BTreeSet::new();
+    for m in &dead {
+        let line = std::str::from_utf8(m.payload().unwrap_or_default()).expect("utf8 line");
+        assert!(line.starts_with("gpu_samples,"), "{line}");
+        assert!(line.contains("conflict=1.5"), "{line}");
+        let error = header(m, "error").unwrap_or_default();
+        assert!(error.contains("field type conflict"), "{error}");
+        assert_eq!(header(m, "http_status").as_deref(), Some("400"));
+        assert_eq!(header(m, "source_topic").as_deref(), Some(topic.as_str()));
+        let offset: u64 = header(m, "source_offset")
+            .and_then(|o| o.parse().ok())
+            .expect("source_offset header");
+        dead_offsets.insert(offset);
+        // The line names its own sample: seq=<offset> because one message per seq.
+        assert!(line.contains(&format!("seq={offset}i")), "{line}");
+    }
+    assert_eq!(
+        dead_offsets, bad,
+        "exactly the refused samples are dead-lettered"
+    );
+    let offsets = committed(&env.brokers, &group, &[(&topic, 0)]).await;
+    assert_eq!(offsets.get(&(topic.clone(), 0)), Some(&(N as i64)));
+    let _ = influx.query(&format!("DROP DATABASE \"{db}\"")).await;
+}
+
+/// The v2 write API (`/api/v2/write?org=&bucket=`, token header) against the one local
+/// server that speaks it, VictoriaMetrics: every sample arrives as a series point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_write_api_reaches_victoria_metrics() {
+    let Some(env) = it_env() else { return };
+    let Ok(vm) = std::env::var("GPUSTREAM_TEST_VM_URL") else {
+        panic!("GPUSTREAM_IT=1 needs GPUSTREAM_TEST_VM_URL (scripts/services.sh start)");
+    };
+    let topic = unique("it-v2");
+    let group = unique("it-v2-group");
+    let host = unique("v2host");
+    bounded(
+        "create topics",
+        30,
+        gpustream::kafka::ensure_topics(&env.brokers, &[(&topic, 1)]),
+    )
+    .await
+    .expect("create topics");
+    const N: u64 = 90;
+    let producer: FutureProducer = gpustream::kafka::producer_config(&env.brokers)
+        .create()
+        .expect("producer");
+    // One sample per second (VictoriaMetrics keeps millisecond timestamps), within its
+    // retention period (it silently drops older points).
+    let t0 = Utc::now() - chrono::Duration::minutes(10);
+    let at = |seq: u64| {
+        let mut s = sample(&host, 0, seq * 3);
+        s.seq = seq;
+        s.event_time = t0 + chrono::Duration::seconds(seq as i64);
+        s
+    };
+    let messages: Vec<(&str, String, Vec<u8>)> = (0..N)
+        .map(|seq| {
+            let s = at(seq);
+            (
+                topic.as_str(),
+                s.key(),
+                gpustream::wire::encode_sample(&s).expect("encode"),
+            )
+        })
+        .collect();
+    produce(&producer, &messages).await;
+
+    let mut influx = InfluxConfig::v2(&vm, "gpu-org", "gpu-bucket");
+    influx.token = Some(consumer_influx::Token("not-logged-token".into()));
+    influx.retry = RetryPolicy {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(500),
+    };
+    let mut config = SinkConfig::new(&env.brokers, &group, influx);
+    config.samples_topic = topic.clone();
+    config.anomalies_topic = None;
+    config.rollups_topic = None;
+    config.dlq_topic = None;
+    config.batch_size = 50;
+    config.batch_timeout = Duration::from_millis(200);
+    let metrics = SinkMetrics::unregistered().expect("metrics");
+    let (token, handle) = start(config, metrics.clone());
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client");
+    let selector = format!("{{__name__=\"gpu_samples_gpu_temp_c\",host=\"{host}\"}}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (values, timestamps) = loop {
+        let text = http
+            .get(format!("{vm}/api/v1/export"))
+            .query(&[("match[]", selector.as_str())])
+            .send()
+            .await
+            .expect("export")
+            .text()
+            .await
+            .expect("export body");
+        let mut values = Vec::new();
+        let mut timestamps = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(line).expect("export line is JSON");
+            assert_eq!(v["metric"]["gpu"], "GPU 0", "{line}");
+            values.extend(v["values"].as_array().cloned().unwrap_or_default());
+            timestamps.extend(v["timestamps"].as_array().cloned().unwrap_or_default());
+        }
+        if values.len() as u64 >= N || Instant::now() > deadline {
+            break (values, timestamps);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let summary = stop(token, handle).await.expect("run");
+    assert_eq!(summary.points_written, N, "{summary:?}");
+    assert_eq!(
+        values.len() as u64,
+        N,
+        "every sample is a point in VictoriaMetrics"
+    );
+    let mut got: Vec<(i64, f64)> = timestamps
+        .iter()
+        .zip(&values)
+        .map(|(t, v)| (t.as_i64().expect("ms"), v.as_f64().expect("value")))
+        .collect();
+    got.sort_by_key(|(t, _)| *t);
+    for (i, (t, v)) in got.iter().enumerate() {
+        let s = at(i as u64);
+        assert_eq!(*t, s.event_time.timestamp_millis(), "point {i}");
+        assert_eq!(Some(*v), s.metrics.get(Metric::GpuTemp), "point {i}");
+    }
 }
