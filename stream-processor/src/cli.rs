@@ -55,6 +55,10 @@ pub struct Args {
     /// Flush to the lake when this many samples are buffered.
     #[arg(long, env = "GPUSTREAM_FLUSH_ROWS", default_value_t = 100_000)]
     flush_rows: usize,
+    /// Flush to the lake when the buffered messages reach this many payload bytes (files
+    /// roll by size; bounds memory).
+    #[arg(long, env = "GPUSTREAM_FLUSH_BYTES", default_value_t = crate::pipeline::DEFAULT_FLUSH_BYTES)]
+    flush_bytes: usize,
     /// Flush at least this often while data is buffered.
     #[arg(long, env = "GPUSTREAM_FLUSH_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     flush_interval: Duration,
@@ -105,7 +109,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         flush_rows: args.flush_rows,
         flush_interval: args.flush_interval,
     };
-    let processor = Processor::new(cfg, lake, Detector::new(default_rules()), metrics, health)?;
+    let processor = Processor::new(cfg, lake, Detector::new(default_rules()), metrics, health)?
+        .with_flush_bytes(args.flush_bytes);
     let stats = processor.run(shutdown_signal()).await?;
     println!(
         "consumed {} messages, wrote {} rows, {} anomaly events, {} rollups ({} late samples), {} dead-lettered, {} flushes",

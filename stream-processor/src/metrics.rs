@@ -1,6 +1,8 @@
 //! The stream processor's own Prometheus metrics.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// Counters and gauges exposed on `/metrics`.
 #[derive(Clone)]
@@ -25,6 +27,11 @@ pub struct ProcessorMetrics {
     pub flush_errors: IntCounter,
     /// Samples that arrived after their rollup window had closed.
     pub late: IntCounter,
+    /// Messages between the consumer's position and the broker's high watermark, per
+    /// assigned partition (measured every few seconds).
+    pub consumer_lag: IntGaugeVec,
+    /// Partitions of the topic assigned to this instance.
+    pub assigned_partitions: IntGauge,
 }
 
 impl ProcessorMetrics {
@@ -65,6 +72,17 @@ impl ProcessorMetrics {
                 "stream_processor_late_samples_total",
                 "Samples after their rollup window closed (kept in the lake)",
             )?,
+            consumer_lag: IntGaugeVec::new(
+                Opts::new(
+                    "stream_processor_consumer_lag",
+                    "Messages between the consumer position and the broker high watermark",
+                ),
+                &["partition"],
+            )?,
+            assigned_partitions: IntGauge::new(
+                "stream_processor_assigned_partitions",
+                "Partitions assigned to this instance",
+            )?,
         };
         registry.register(Box::new(m.records_in.clone()))?;
         registry.register(Box::new(m.records_out.clone()))?;
@@ -76,6 +94,8 @@ impl ProcessorMetrics {
         registry.register(Box::new(m.buffered.clone()))?;
         registry.register(Box::new(m.flush_errors.clone()))?;
         registry.register(Box::new(m.late.clone()))?;
+        registry.register(Box::new(m.consumer_lag.clone()))?;
+        registry.register(Box::new(m.assigned_partitions.clone()))?;
         Ok(m)
     }
 }

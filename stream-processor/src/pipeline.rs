@@ -71,6 +71,8 @@ struct PartitionBuffer {
     /// Rollups closed without a new message (idle GPU, shutdown): the range is the last
     /// offset seen, and the file name gets a suffix of its own.
     closing: bool,
+    /// Payload bytes of the messages in the range (what bounds memory and file size).
+    bytes: usize,
 }
 
 /// Raises a flag on every rebalance, so the loop drops what it no longer owns.
@@ -101,6 +103,10 @@ pub struct Processor {
     /// When the oldest unflushed message arrived.
     oldest: Option<Instant>,
     buffered: usize,
+    /// Payload bytes buffered over all partitions.
+    buffered_bytes: usize,
+    /// Flush when this many payload bytes are buffered.
+    flush_bytes: usize,
     dlq_pending: Vec<rdkafka::producer::DeliveryFuture>,
     windower: Windower,
     closed: Vec<(i32, Rollup)>,
@@ -143,6 +149,8 @@ impl Processor {
             buffers: BTreeMap::new(),
             oldest: None,
             buffered: 0,
+            buffered_bytes: 0,
+            flush_bytes: DEFAULT_FLUSH_BYTES,
             dlq_pending: Vec::new(),
             windower: Windower::new(cfg_rollup),
             closed: Vec::new(),
@@ -154,11 +162,25 @@ impl Processor {
         })
     }
 
+    /// Also flushes when the buffered messages' payloads reach `bytes` (default
+    /// [`DEFAULT_FLUSH_BYTES`]): files roll by size as well as by row count and age, and
+    /// memory stays bounded whatever the sample width.
+    pub fn with_flush_bytes(mut self, bytes: usize) -> Self {
+        self.flush_bytes = bytes.max(1);
+        self
+    }
+
     /// Runs until `shutdown` resolves, then flushes, commits and returns.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<RunStats> {
         tokio::pin!(shutdown);
         // A handle of our own, so a borrowed message does not borrow `self`.
         let consumer = self.consumer.clone();
+        let lag_monitor = spawn_lag_monitor(
+            self.consumer.clone(),
+            self.cfg.topic.clone(),
+            self.metrics.clone(),
+            LAG_INTERVAL,
+        );
         tracing::info!(topic = %self.cfg.topic, group = %self.cfg.group, lake = %self.lake.root_url(), "stream processor started");
         loop {
             let next = tokio::select! {
@@ -166,14 +188,16 @@ impl Processor {
                 _ = &mut shutdown => break,
                 m = tokio::time::timeout(Duration::from_millis(200), consumer.recv()) => m,
             };
+            // Checked whatever `recv` returned: rebalance callbacks run inside it, and a
+            // flush after an idle timeout must not publish partitions this instance lost.
+            if self
+                .rebalanced
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                self.after_rebalance();
+            }
             match next {
                 Ok(Ok(msg)) => {
-                    if self
-                        .rebalanced
-                        .swap(false, std::sync::atomic::Ordering::SeqCst)
-                    {
-                        self.after_rebalance();
-                    }
                     let partition = msg.partition();
                     if !self.known.contains_key(&partition) {
                         let p = self.progress.load(partition).await?;
@@ -198,6 +222,7 @@ impl Processor {
                 .any(|(p, b)| self.pinned_end(*p) == Some(b.last));
             let due = pinned_done
                 || self.buffered >= self.cfg.flush_rows
+                || self.buffered_bytes >= self.flush_bytes
                 || self
                     .oldest
                     .is_some_and(|t| t.elapsed() >= self.cfg.flush_interval);
@@ -206,6 +231,7 @@ impl Processor {
             }
         }
         tracing::info!("shutting down: publishing buffered samples and committing");
+        lag_monitor.abort();
         self.windower.close_all(&mut self.closed);
         self.take_closed_rollups();
         self.flush_with_retry(&mut std::pin::pin!(std::future::pending::<()>()))
@@ -216,14 +242,29 @@ impl Processor {
 
     /// Forgets progress records and drops buffers of partitions no longer assigned: the
     /// new owner re-reads them from the committed offsets.
+    ///
+    /// When the assignment cannot be read, everything is dropped: publishing a partition
+    /// another instance now owns could cut its offsets differently and duplicate rows,
+    /// while dropping only means re-reading from the committed offsets.
     fn after_rebalance(&mut self) {
         self.known.clear();
         let owned: std::collections::HashSet<i32> = match self.consumer.assignment() {
             Ok(tpl) => tpl.elements().iter().map(|e| e.partition()).collect(),
-            Err(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the assignment after a rebalance; dropping every buffer");
+                std::collections::HashSet::new()
+            }
         };
+        tracing::info!(partitions = ?owned, "partitions assigned after rebalance");
+        self.metrics.assigned_partitions.set(owned.len() as i64);
         self.buffers.retain(|p, _| owned.contains(p));
+        self.last_offset.retain(|p, _| owned.contains(p));
         self.buffered = self.buffers.values().map(|b| b.samples.len()).sum();
+        self.buffered_bytes = self.buffers.values().map(|b| b.bytes).sum();
+        if self.buffers.is_empty() {
+            self.oldest = None;
+        }
+        self.metrics.buffered.set(self.buffered as i64);
     }
 
     /// Replays an already-published message into the detector and windows only, so their
@@ -261,6 +302,9 @@ impl Processor {
                 ..Default::default()
             });
         buf.last = offset;
+        let size = msg.payload_len();
+        buf.bytes += size;
+        self.buffered_bytes += size;
         self.last_offset.insert(partition, offset);
         self.oldest.get_or_insert_with(Instant::now);
         let decoded = match msg.payload() {
@@ -464,6 +508,7 @@ impl Processor {
         }
         self.stats.flushes += 1;
         self.buffered = self.buffers.values().map(|b| b.samples.len()).sum();
+        self.buffered_bytes = self.buffers.values().map(|b| b.bytes).sum();
         self.oldest = (!self.buffers.is_empty()).then(Instant::now);
         self.metrics.buffered.set(self.buffered as i64);
         self.metrics
@@ -472,6 +517,112 @@ impl Processor {
         tracing::debug!(elapsed = ?started.elapsed(), "flushed and committed");
         Ok(())
     }
+}
+
+/// Default of [`Processor::with_flush_bytes`]: 32 MiB of message payloads.
+pub const DEFAULT_FLUSH_BYTES: usize = 32 << 20;
+
+/// How often the consumer lag is measured against the broker.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Lag of one partition: messages between the consumer's position and the broker's high
+/// watermark, never negative.
+///
+/// The high watermark comes from the broker's `ListOffsets`; Tansu answers with the base
+/// offset of the newest record batch + 1 rather than the end offset (1111 messages in
+/// batches of 1, 10, 100 and 1000 gave 924), so there the lag under-reports by up to the
+/// newest batch, and a watermark behind the position is clamped to no lag.
+///
+/// ```
+/// use stream_processor::pipeline::partition_lag;
+/// assert_eq!(partition_lag(100, 40), 60);
+/// assert_eq!(partition_lag(100, 100), 0);
+/// assert_eq!(partition_lag(90, 100), 0);
+/// ```
+pub fn partition_lag(high_watermark: i64, position: i64) -> i64 {
+    (high_watermark - position).max(0)
+}
+
+/// Measures the lag of every assigned partition every `every`, on a blocking thread
+/// (watermark requests wait on the broker), into `stream_processor_consumer_lag`.
+fn spawn_lag_monitor(
+    consumer: std::sync::Arc<StreamConsumer<RebalanceFlag>>,
+    topic: String,
+    metrics: ProcessorMetrics,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reported = std::collections::HashSet::new();
+        loop {
+            tick.tick().await;
+            let (consumer, topic, metrics) = (consumer.clone(), topic.clone(), metrics.clone());
+            let previous = reported.clone();
+            let measured = tokio::task::spawn_blocking(move || {
+                measure_lag(&consumer, &topic, &metrics, &previous)
+            })
+            .await;
+            match measured {
+                Ok(Ok(now)) => reported = now,
+                Ok(Err(e)) => tracing::debug!(error = %e, "consumer lag not measured this time"),
+                Err(e) => tracing::debug!(error = %e, "consumer lag task failed"),
+            }
+        }
+    })
+}
+
+/// Sets the lag of each assigned partition and removes the series of partitions in
+/// `previous` that are no longer assigned; returns the partitions reported.
+fn measure_lag(
+    consumer: &StreamConsumer<RebalanceFlag>,
+    topic: &str,
+    metrics: &ProcessorMetrics,
+    previous: &std::collections::HashSet<i32>,
+) -> std::result::Result<std::collections::HashSet<i32>, rdkafka::error::KafkaError> {
+    let timeout = Duration::from_secs(5);
+    let assigned = consumer.assignment()?;
+    metrics.assigned_partitions.set(assigned.count() as i64);
+    let positions = consumer.position()?;
+    // Before the first fetch the position is unknown: the committed offset is where the
+    // consumer will start.
+    let mut committed = None;
+    let mut seen = std::collections::HashSet::new();
+    for e in assigned.elements_for_topic(topic) {
+        let partition = e.partition();
+        seen.insert(partition);
+        let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+        let position = match positions
+            .find_partition(topic, partition)
+            .map(|p| p.offset())
+        {
+            Some(Offset::Offset(o)) => o,
+            _ => {
+                if committed.is_none() {
+                    committed = Some(consumer.committed(timeout)?);
+                }
+                match committed
+                    .as_ref()
+                    .and_then(|c| c.find_partition(topic, partition))
+                    .map(|p| p.offset())
+                {
+                    Some(Offset::Offset(o)) => o,
+                    _ => low,
+                }
+            }
+        };
+        metrics
+            .consumer_lag
+            .with_label_values(&[&partition.to_string()])
+            .set(partition_lag(high, position));
+    }
+    // Partitions that moved to another instance are that instance's to report.
+    for gone in previous.difference(&seen) {
+        let _ = metrics
+            .consumer_lag
+            .remove_label_values(&[&gone.to_string()]);
+    }
+    Ok(seen)
 }
 
 /// Sends keyed JSON records to `topic` and waits for each acknowledgement (nothing when
