@@ -1,5 +1,6 @@
-//! The Parquet lake: where it lives (local directory, `file://`, `s3://`), how tables
-//! and partitions are laid out, and how files are published atomically.
+//! The Parquet lake: where it lives (local directory, `file://`, `s3://`, and `hdfs://`
+//! with the `hdfs` feature), how tables and partitions are laid out, and how files are
+//! published atomically.
 //!
 //! Layout: `LAKE/<table>/date=YYYY-MM-DD/[hour=HH/]<file>.parquet`, dates in UTC.
 
@@ -53,6 +54,11 @@ impl Lake {
     /// For `s3://` the endpoint and credentials come from the standard `AWS_*`
     /// environment variables (`AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`, ...).
     ///
+    /// `hdfs://namenode:port/path` (or `viewfs://`) needs the `hdfs` feature; the client
+    /// reads `HADOOP_CONF_DIR` for name-service and Kerberos settings. Publishing there
+    /// is create-only: the file is written under a hidden `.<name>.tmp.N` beside the
+    /// target (readers skip hidden files) and renamed without overwrite.
+    ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
     /// let lake = gpustream::lake::Lake::open(dir.path().to_str().unwrap()).unwrap();
@@ -91,9 +97,17 @@ impl Lake {
                 local_root: None,
             });
         }
+        if location.starts_with("hdfs://") || location.starts_with("viewfs://") {
+            #[cfg(feature = "hdfs")]
+            return hdfs::open(location).map_err(|reason| bad(&reason));
+            #[cfg(not(feature = "hdfs"))]
+            return Err(bad(
+                "hdfs:// lakes need a build with the `hdfs` feature (cargo build --features stream-processor/hdfs)",
+            ));
+        }
         if location.contains("://") && !location.starts_with("file://") {
             return Err(bad(
-                "unsupported scheme (use a local path, file:// or s3://)",
+                "unsupported scheme (use a local path, file://, s3:// or hdfs://)",
             ));
         }
         let path = match location.strip_prefix("file://") {
@@ -203,6 +217,49 @@ impl Lake {
             Some(root) => local::remove_stale(root, min_age),
             None => Ok(0),
         }
+    }
+}
+
+/// HDFS lakes through `hdfs-native-object-store` (object_store 0.13).
+#[cfg(feature = "hdfs")]
+mod hdfs {
+    use std::sync::Arc;
+
+    use object_store::path::Path;
+    use url::Url;
+
+    use super::Lake;
+
+    /// Opens `hdfs://authority/prefix`: the store addresses the whole file system, the
+    /// prefix becomes the lake root inside it.
+    pub fn open(location: &str) -> Result<Lake, String> {
+        let url = Url::parse(location).map_err(|e| e.to_string())?;
+        let authority = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => return Err("missing name node (hdfs://HOST:PORT/path)".into()),
+        };
+        let base = format!("{}://{authority}", url.scheme());
+        let store = hdfs_native_object_store::HdfsObjectStoreBuilder::new()
+            .with_url(&base)
+            .build()
+            .map_err(|e| format!("cannot reach {base}: {e}"))?;
+        let prefix = url.path().trim_matches('/').to_string();
+        let root_url = Url::parse(&format!(
+            "{base}/{}",
+            if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            }
+        ))
+        .map_err(|e| e.to_string())?;
+        Ok(Lake {
+            store: Arc::new(store),
+            root: Path::from(prefix.as_str()),
+            root_url,
+            local_root: None,
+        })
     }
 }
 
