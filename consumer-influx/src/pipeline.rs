@@ -524,7 +524,7 @@ impl Sink {
         self.consumer.resume(&assignment)?;
         self.paused = false;
         self.metrics.paused.set(0);
-        tracing::info!("InfluxDB writes succeed again: consumption resumed");
+        tracing::debug!("batch written: consumption resumed");
         Ok(())
     }
 
@@ -572,10 +572,10 @@ fn pause(consumer: &StreamConsumer<SinkContext>, metrics: &SinkMetrics, paused: 
         .and_then(|assignment| consumer.pause(&assignment));
     match paused_now {
         Ok(()) => {
+            // Debug level: during a catch-up this happens on every slow batch; an outage
+            // is already reported by the writer's retry warnings and /health.
             if !*paused {
-                tracing::warn!(
-                    "InfluxDB is not keeping up (or is down): consumption paused until a write succeeds"
-                );
+                tracing::debug!("two batches waiting: consumption paused until the write succeeds");
             }
             *paused = true;
             metrics.paused.set(1);

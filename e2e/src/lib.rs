@@ -167,3 +167,4 @@ pub fn read_local_table(dir: &std::path::Path) -> Vec<arrow::array::RecordBatch>
     out
 }
 pub mod grafana;
+pub mod influxd;
