@@ -77,6 +77,10 @@ pub enum Error {
     /// A `--timezone` value is not an IANA timezone name.
     #[error("unknown timezone `{0}` (expected an IANA name such as `Europe/Berlin` or `UTC`)")]
     Timezone(String),
+
+    /// Options that contradict each other or are out of range (e.g. `--from` after `--to`).
+    #[error("invalid options: {0}")]
+    Options(String),
 }
 
 impl Error {

@@ -2,7 +2,13 @@
 //!
 //! - [`tables`]: registers the lake's tables (`samples`, `anomalies`, `rollups_1m`,
 //!   `analytics/<name>`) as Hive-partitioned listing tables with a `date` column;
-//! - [`daily`]: the nightly job computing the `daily_gpu` table;
+//! - [`nightly`]: the nightly job: reads a day, computes every analytics table
+//!   (`daily_gpu`, `daily_fleet`, `hourly`, `spikes`, `correlations`,
+//!   `anomaly_summary`, `gpu_comparison`), replaces the day's outputs atomically;
+//! - [`analyze`]: the streaming accumulators behind those tables;
+//! - [`report`]: the self-contained HTML report of a run;
+//! - [`daily`]: `daily_gpu` and the `run_daily` entry point;
+//! - [`synth`]: a synthetic fleet lake for benchmarks and demos;
 //! - [`sql`]: ad-hoc read-only queries;
 //! - [`cli`]: the command line of the `batch-analytics` binary.
 //!
@@ -13,13 +19,18 @@
 
 #![warn(missing_docs)]
 
+pub mod analyze;
 pub mod cli;
 pub mod daily;
 pub mod error;
+pub mod nightly;
+pub mod report;
 pub mod sql;
+pub mod synth;
 pub mod tables;
 
 pub use daily::{DailyOutput, run_daily};
 pub use error::{Error, Result};
+pub use nightly::{NightlyOptions, NightlyOutput, run_nightly, run_range};
 pub use sql::{QueryOutput, run_sql};
 pub use tables::{LakeSession, PartitionDiscovery, RegisterOptions, RegisteredTable};

@@ -3,6 +3,8 @@
 
 mod daily;
 mod fixture;
+mod nightly;
+mod real_logs;
 mod s3;
 mod sql;
 mod tables;

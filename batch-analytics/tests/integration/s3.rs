@@ -13,7 +13,7 @@ use gpustream::lake::Lake;
 
 use crate::fixture::*;
 
-fn enabled() -> bool {
+pub fn enabled() -> bool {
     if std::env::var("GPUSTREAM_IT").as_deref() == Ok("1") {
         true
     } else {
@@ -49,18 +49,24 @@ fn create_bucket(endpoint: &str, bucket: &str) {
     );
 }
 
-#[tokio::test]
-async fn daily_on_s3_matches_the_local_run() {
-    if !enabled() {
-        return;
-    }
+/// A new, uniquely named bucket on the test S3 endpoint.
+pub fn new_bucket(prefix: &str) -> String {
     let endpoint = std::env::var("GPUSTREAM_TEST_S3_ENDPOINT").expect("GPUSTREAM_TEST_S3_ENDPOINT");
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_nanos();
-    let bucket = format!("batch-analytics-it-{}-{nanos}", std::process::id());
+    let bucket = format!("{prefix}-{}-{nanos}", std::process::id());
     create_bucket(&endpoint, &bucket);
+    bucket
+}
+
+#[tokio::test]
+async fn daily_on_s3_matches_the_local_run() {
+    if !enabled() {
+        return;
+    }
+    let bucket = new_bucket("batch-analytics-it");
 
     let s3 = Lake::open(&format!("s3://{bucket}/lake")).expect("open s3 lake");
     write_fixture(&s3).await;

@@ -70,9 +70,22 @@ async fn registers_what_exists_with_the_date_partition() {
     std::fs::create_dir_all(dir.path().join("analytics/date=2024-01-02")).expect("mkdir");
 
     let s = open(&lake, PartitionDiscovery::DateOnly).await;
+    // The lake's tables, then the nightly outputs in name order; `_scratch` and a
+    // bare `date=` directory are not tables.
     assert_eq!(
         names(&s),
-        vec!["samples", "anomalies", "rollups_1m", DAILY_GPU_TABLE]
+        vec![
+            "samples",
+            "anomalies",
+            "rollups_1m",
+            "anomaly_summary",
+            "correlations",
+            "daily_fleet",
+            DAILY_GPU_TABLE,
+            "gpu_comparison",
+            "hourly",
+            "spikes"
+        ]
     );
     let daily = s.table(DAILY_GPU_TABLE).expect("daily_gpu");
     assert_eq!(daily.location, "analytics/daily_gpu");
