@@ -69,11 +69,49 @@ pub struct KafkaSink {
     buf: Vec<u8>,
 }
 
+/// Compression codecs librdkafka is built with here.
+pub const COMPRESSIONS: [&str; 5] = ["lz4", "zstd", "gzip", "snappy", "none"];
+
+/// Producer settings beyond the shared defaults of [`gpustream::kafka::producer_config`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkOptions {
+    /// One of [`COMPRESSIONS`].
+    pub compression: String,
+    /// How long librdkafka keeps retrying a message before reporting it failed.
+    pub message_timeout: Duration,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        SinkOptions {
+            compression: "lz4".into(),
+            message_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
 impl KafkaSink {
     /// Connects a producer (see [`gpustream::kafka::producer_config`]).
     pub fn new(brokers: &str, topic: &str) -> Result<Self> {
+        Self::with_options(brokers, topic, &SinkOptions::default())
+    }
+
+    /// Connects a producer with the given compression and delivery timeout.
+    pub fn with_options(brokers: &str, topic: &str, opts: &SinkOptions) -> Result<Self> {
+        if !COMPRESSIONS.contains(&opts.compression.as_str()) {
+            return Err(Error::Invalid(format!(
+                "unknown compression `{}` (use one of: {})",
+                opts.compression,
+                COMPRESSIONS.join(", ")
+            )));
+        }
         let counters = Arc::new(Counters::default());
-        let producer = gpustream::kafka::producer_config(brokers)
+        let mut config = gpustream::kafka::producer_config(brokers);
+        config.set("compression.type", &opts.compression).set(
+            "message.timeout.ms",
+            opts.message_timeout.as_millis().max(1).to_string(),
+        );
+        let producer = config
             .create_with_context(DeliveryContext(counters.clone()))
             .map_err(|e| Error::Kafka(format!("cannot create producer for {brokers}: {e}")))?;
         Ok(KafkaSink {
@@ -86,12 +124,14 @@ impl KafkaSink {
 
     /// Checks that the broker answers and the topic exists, with a clear error otherwise.
     pub fn check_topic(&self, timeout: Duration) -> Result<u32> {
+        // All topics, not this one by name: some brokers (Tansu) create a topic that a
+        // metadata request names, whatever the client asks for.
         let md = self
             .producer
             .client()
-            .fetch_metadata(Some(&self.topic), timeout)
+            .fetch_metadata(None, timeout)
             .map_err(|e| Error::Kafka(format!("broker unreachable: {e}")))?;
-        match md.topics().first() {
+        match md.topics().iter().find(|t| t.name() == self.topic) {
             Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
                 Ok(t.partitions().len() as u32)
             }
@@ -99,6 +139,20 @@ impl KafkaSink {
                 "topic `{}` does not exist (create it, or pass --create-topic)",
                 self.topic
             ))),
+        }
+    }
+
+    /// Queues one pre-encoded message (labels, events) on this sink's topic.
+    pub fn send_bytes(&mut self, key: &str, payload: &[u8]) -> Result<()> {
+        loop {
+            let record = BaseRecord::to(&self.topic).key(key).payload(payload);
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err((e, _)) => return Err(Error::Kafka(format!("produce to {}: {e}", self.topic))),
+            }
         }
     }
 

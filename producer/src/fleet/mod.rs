@@ -25,6 +25,7 @@
 //! seed and its host/GPU position, so growing the fleet does not change existing GPUs.
 
 pub mod model;
+pub mod run;
 
 use std::time::Duration;
 
