@@ -65,6 +65,16 @@ pub struct Args {
     /// Address of the /metrics and /health endpoint.
     #[arg(long, env = "GPUSTREAM_METRICS_ADDR", default_value = "127.0.0.1:9101")]
     metrics_addr: SocketAddr,
+    /// Anomaly rules (TOML, see docs/anomaly-rules.md); default: the built-in
+    /// stream-processor/rules.default.toml.
+    #[arg(long, env = "GPUSTREAM_RULES")]
+    rules: Option<String>,
+    /// Alertmanager base URL: anomaly transitions are posted to <URL>/api/v2/alerts.
+    #[arg(long, env = "GPUSTREAM_ALERTMANAGER_URL")]
+    alertmanager_url: Option<String>,
+    /// URL that receives anomaly transitions as a JSON array of anomaly events.
+    #[arg(long, env = "GPUSTREAM_WEBHOOK_URL")]
+    webhook_url: Option<String>,
 }
 
 /// Entry point of the binary: config file, logs, then [`run`] on a multi-threaded runtime.
@@ -90,8 +100,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         gpustream::kafka::ensure_topics(&args.brokers, &[(&args.dlq_topic, 1)]).await?;
     }
+    let rules = match &args.rules {
+        Some(path) => crate::rules::RuleSet::load(path)?,
+        None => default_rules(),
+    };
     let registry = prometheus::Registry::new();
     let metrics = ProcessorMetrics::new(&registry)?;
+    let alerter = crate::alerting::Alerter::start(
+        crate::alerting::AlertConfig {
+            alertmanager_url: args.alertmanager_url.clone(),
+            webhook_url: args.webhook_url.clone(),
+            ..Default::default()
+        },
+        Some(&registry),
+    )?;
     let health = Health::default();
     serve_ops(args.metrics_addr, registry, health.clone()).await?;
     let cfg = ProcessorConfig {
@@ -109,8 +131,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         flush_rows: args.flush_rows,
         flush_interval: args.flush_interval,
     };
-    let processor = Processor::new(cfg, lake, Detector::new(default_rules()), metrics, health)?
-        .with_flush_bytes(args.flush_bytes);
+    let processor = Processor::new(cfg, lake, Detector::new(rules), metrics, health)?
+        .with_flush_bytes(args.flush_bytes)
+        .with_alerter(alerter);
     let stats = processor.run(shutdown_signal()).await?;
     println!(
         "consumed {} messages, wrote {} rows, {} anomaly events, {} rollups ({} late samples), {} dead-lettered, {} flushes",

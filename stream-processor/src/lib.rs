@@ -1,6 +1,7 @@
 //! The stream processor: consumes samples from Kafka, flags anomalies and writes the
 //! Parquet lake exactly once per sample (deterministic file names, publish then commit).
 
+pub mod alerting;
 pub mod cli;
 pub mod detect;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod progress;
 pub mod rollups;
+pub mod rules;
 #[cfg(test)]
 mod test_support;
 

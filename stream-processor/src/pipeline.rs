@@ -116,6 +116,8 @@ pub struct Processor {
     rebalanced: std::sync::Arc<std::sync::atomic::AtomicBool>,
     last_offset: BTreeMap<i32, i64>,
     stats: RunStats,
+    /// Alert routing (Alertmanager, webhook), when configured.
+    alerter: Option<crate::alerting::Alerter>,
 }
 
 impl Processor {
@@ -159,7 +161,15 @@ impl Processor {
             rebalanced,
             last_offset: BTreeMap::new(),
             stats: RunStats::default(),
+            alerter: None,
         })
+    }
+
+    /// Also routes every anomaly transition to `alerter` once its range is published
+    /// (never waiting on it: see [`crate::alerting`]).
+    pub fn with_alerter(mut self, alerter: Option<crate::alerting::Alerter>) -> Self {
+        self.alerter = alerter;
+        self
     }
 
     /// Also flushes when the buffered messages' payloads reach `bytes` (default
@@ -236,6 +246,9 @@ impl Processor {
         self.take_closed_rollups();
         self.flush_with_retry(&mut std::pin::pin!(std::future::pending::<()>()))
             .await?;
+        if let Some(a) = self.alerter.take() {
+            a.finish(Duration::from_secs(5)).await;
+        }
         tracing::info!(?self.stats, "stream processor stopped");
         Ok(self.stats)
     }
@@ -477,6 +490,9 @@ impl Processor {
             self.stats.rows_written += stats.rows;
             let anomalies = buf.anomalies.iter().map(|a| (a.key(), a));
             send_json(&self.producer, &self.cfg.anomalies_topic, anomalies).await?;
+            if let Some(a) = &self.alerter {
+                a.dispatch(&buf.anomalies);
+            }
             let rollups = buf.rollups.iter().map(|r| (r.key(), r));
             send_json(&self.producer, &self.cfg.rollups_topic, rollups).await?;
             if !buf.closing {
