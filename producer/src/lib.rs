@@ -1,8 +1,9 @@
-//! The producer: turns GPU-Z logs (and, later, live NVML readings or a simulated fleet)
-//! into samples and publishes them to Kafka.
+//! The producer: turns GPU-Z logs (replayed or followed while GPU-Z writes them), live
+//! NVML readings and a simulated fleet into samples and publishes them to Kafka.
 
 pub mod error;
 pub mod fleet;
+pub mod follow;
 pub mod gpuz;
 pub mod pacing;
 pub mod progress;

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use gpustream::config::parse_duration;
 use producer::fleet::run::{FleetRunOptions, run_fleet};
 use producer::fleet::{FaultLabel, Fleet, FleetConfig};
+use producer::follow::{FollowOptions, follow};
 use producer::gpuz::{Identity, ParseOptions};
 use producer::replay::{LogInput, Passes, ReplayOptions, read_inputs_file, replay_passes};
 use producer::sink::{KafkaSink, SinkOptions};
@@ -94,6 +95,17 @@ struct ReplayArgs {
     /// time (e.g. 2025-03-14T09:00:00Z).
     #[arg(long, env = "GPUSTREAM_REBASE")]
     rebase: Option<String>,
+    /// Follow the files as GPU-Z writes them (like `tail -F`) until stopped, instead of
+    /// replaying them: rows are sent as they appear, truncation and rotation are handled.
+    #[arg(long, env = "GPUSTREAM_FOLLOW", conflicts_with_all = ["loop_", "passes", "rebase"])]
+    follow: bool,
+    /// With --follow: file keeping the read positions, so a restart resumes where the last
+    /// run stopped (neither re-sending nor skipping rows).
+    #[arg(long, env = "GPUSTREAM_STATE_FILE", requires = "follow")]
+    state_file: Option<PathBuf>,
+    /// With --follow: how often to look for new rows.
+    #[arg(long, env = "GPUSTREAM_POLL_INTERVAL", default_value = "250ms", value_parser = parse_duration)]
+    poll_interval: Duration,
     #[command(flatten)]
     delivery: DeliveryArgs,
 }
@@ -294,7 +306,21 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
     tracing::info!(brokers = %args.brokers, topic = %args.topic, speed = args.speed, %timezone, "replaying {} file(s)", inputs.len());
 
     let stop = stop_on_signal();
-    let report = replay_passes(&inputs, &opts, &passes, &mut sink, &stop)?;
+    let report = if args.follow {
+        if args.state_file.is_none() {
+            tracing::warn!(
+                "--follow without --state-file: a restart reads the files from the top again"
+            );
+        }
+        let follow_opts = FollowOptions {
+            poll: args.poll_interval,
+            state_file: args.state_file.clone(),
+            ..FollowOptions::default()
+        };
+        follow(&inputs, &opts.parse, &follow_opts, &mut sink, &stop)?
+    } else {
+        replay_passes(&inputs, &opts, &passes, &mut sink, &stop)?
+    };
     println!("{report}");
     check_delivered(&sink, report.sent, report.delivery)
 }

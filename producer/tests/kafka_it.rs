@@ -302,3 +302,74 @@ fn missing_topic_and_unreachable_broker_are_clear_errors() {
     assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
     assert!(t.elapsed() < Duration::from_secs(30));
 }
+
+#[test]
+fn follow_publishes_rows_as_they_are_written() {
+    let Some(brokers) = brokers("follow_publishes_rows_as_they_are_written") else {
+        return;
+    };
+    let topic = unique("follow");
+    create_topic(&brokers, &topic, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("live.txt");
+    let state = dir.path().join("state.json");
+    let header = "Date , GPU Temperature [\u{b0}C] , GPU Load [%] ,\r\n";
+    let latin1 = |s: &str| -> Vec<u8> { s.chars().map(|c| c as u32 as u8).collect() };
+    std::fs::write(
+        &log,
+        latin1(&format!("{header}2025-01-01 00:00:00 , 40.0 , 1 ,\r\n")),
+    )
+    .unwrap();
+    let run = |expect_total: usize, append: &str| {
+        let child = producer_bin()
+            .args([
+                "replay",
+                "--follow",
+                "--brokers",
+                &brokers,
+                "--topic",
+                &topic,
+            ])
+            .args([
+                "--poll-interval",
+                "50ms",
+                "--timezone",
+                "UTC",
+                "--gpu",
+                "live",
+            ])
+            .arg("--state-file")
+            .arg(&state)
+            .arg(&log)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn producer");
+        std::thread::sleep(Duration::from_millis(1500));
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut f, &latin1(append)).unwrap();
+        let got = read_topic(&brokers, &topic, expect_total, Duration::from_secs(20));
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        decode_all(&got)
+    };
+    let first = run(2, "2025-01-01 00:00:01 , 41.0 , 2 ,\r\n");
+    assert_eq!(first.len(), 2);
+    // A second run resumes after what the first one published.
+    let all = run(3, "2025-01-01 00:00:02 , 42.0 , 3 ,\r\n");
+    assert_eq!(all.len(), 3, "nothing sent twice");
+    let temps: Vec<f64> = all
+        .iter()
+        .map(|s| s.metrics.get(gpustream::Metric::GpuTemp).unwrap())
+        .collect();
+    assert_eq!(temps, vec![40.0, 41.0, 42.0]);
+}

@@ -6,7 +6,7 @@
 //! are turned into line breaks: what follows a hole starts a fresh line.
 
 /// The encoding a log was read with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Encoding {
     /// UTF-8 (with or without BOM).
     Utf8,
@@ -39,6 +39,49 @@ pub fn decode(bytes: &[u8]) -> (String, Encoding) {
         }
     };
     (replace_nul_runs(text), enc)
+}
+
+/// How the start of a file says it is encoded: the encoding and the length of its BOM.
+/// `None` while too few bytes are there to tell (a log still being written).
+///
+/// ```
+/// use producer::gpuz::decode::{sniff, Encoding};
+/// assert_eq!(sniff(&[0xFF, 0xFE, b'D', 0]), Some((Encoding::Utf16Le, 2)));
+/// assert_eq!(sniff(b"Date , GPU Load [%] ,\r\n"), Some((Encoding::Latin1, 0)));
+/// assert_eq!(sniff(b"Da"), None);
+/// ```
+pub fn sniff(bytes: &[u8]) -> Option<(Encoding, usize)> {
+    if bytes.starts_with(&[0xFE, 0xFF]) {
+        Some((Encoding::Utf16Be, 2))
+    } else if bytes.starts_with(&[0xFF, 0xFE]) {
+        Some((Encoding::Utf16Le, 2))
+    } else if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        Some((Encoding::Utf8, 3))
+    } else if bytes.len() < 8 {
+        None
+    } else if looks_utf16(bytes, true) {
+        Some((Encoding::Utf16Le, 0))
+    } else if looks_utf16(bytes, false) {
+        Some((Encoding::Utf16Be, 0))
+    } else {
+        // Single-byte text: each line is read as UTF-8 if it is valid, else Latin-1.
+        Some((Encoding::Latin1, 0))
+    }
+}
+
+/// Decodes a piece of a log whose encoding is known (a line, in follow mode), NUL runs
+/// replaced by one `\n` as in [`decode`]. Single-byte pieces that are valid UTF-8 are
+/// read as UTF-8, others as Latin-1.
+pub fn decode_as(bytes: &[u8], encoding: Encoding) -> String {
+    let text = match encoding {
+        Encoding::Utf16Le => decode_utf16(bytes, u16::from_le_bytes),
+        Encoding::Utf16Be => decode_utf16(bytes, u16::from_be_bytes),
+        Encoding::Utf8 | Encoding::Latin1 => match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_string(),
+            Err(_) => bytes.iter().map(|&b| b as char).collect(),
+        },
+    };
+    replace_nul_runs(text)
 }
 
 /// BOM-less UTF-16: ASCII text has a zero in every other byte of the first line.

@@ -7,5 +7,6 @@ pub mod decode;
 pub mod parser;
 
 pub use parser::{
-    Identity, Issue, IssueKind, LineParser, ParseOptions, ParsedLog, SkipReason, Summary, parse_log,
+    Identity, Issue, IssueKind, LineParser, ParseOptions, ParsedLog, ParserState, SkipReason,
+    Summary, parse_log,
 };

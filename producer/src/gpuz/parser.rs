@@ -6,6 +6,7 @@ use std::fmt;
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use gpustream::{Metric, Metrics, Sample, Source, event_id};
+use serde::{Deserialize, Serialize};
 
 use super::columns::{Column, Header, is_header_cell};
 use super::decode::{Encoding, decode};
@@ -138,12 +139,34 @@ impl Summary {
     }
 }
 
+fn as_strs(cells: &[String]) -> Vec<&str> {
+    cells.iter().map(String::as_str).collect()
+}
+
+/// A [`LineParser`]'s position in a log, saved by follow mode so a restart resumes
+/// mid-session with the same header, session name and sequence numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParserState {
+    /// Cells of the header in force.
+    pub header_cells: Option<Vec<String>>,
+    /// Headers seen so far.
+    pub session_ordinal: u32,
+    /// Name of the current session, once its first row was seen.
+    pub session: Option<String>,
+    /// Next data-row ordinal.
+    pub seq: u64,
+    /// Event time of the last row (orders a DST fall-back's repeated hour).
+    pub last_utc: Option<DateTime<Utc>>,
+}
+
 /// Turns lines into samples one at a time (also usable on a growing file).
 pub struct LineParser {
     file: String,
     identity: Identity,
     timezone: Tz,
     header: Option<Header>,
+    /// The cells of the header in force, kept so a checkpoint can rebuild it.
+    header_cells: Option<Vec<String>>,
     session_ordinal: u32,
     session: Option<String>,
     seq: u64,
@@ -181,15 +204,17 @@ fn split_cells(line: &str) -> Vec<&str> {
 impl LineParser {
     /// A parser for one file.
     pub fn new(file: impl Into<String>, identity: Identity, opts: &ParseOptions) -> Self {
-        let header = opts
+        let header_cells: Option<Vec<String>> = opts
             .fallback_header
             .as_deref()
-            .map(|h| Header::parse(&split_cells(h)));
+            .map(|h| split_cells(h).into_iter().map(str::to_string).collect());
+        let header = header_cells.as_ref().map(|c| Header::parse(&as_strs(c)));
         LineParser {
             file: file.into(),
             identity,
             timezone: opts.timezone,
             header,
+            header_cells,
             session_ordinal: 0,
             session: None,
             seq: 0,
@@ -206,6 +231,30 @@ impl LineParser {
             kind,
             detail,
         })
+    }
+
+    /// Where the parser stands: enough to carry on with the next line after a restart.
+    pub fn state(&self) -> ParserState {
+        ParserState {
+            header_cells: self.header_cells.clone(),
+            session_ordinal: self.session_ordinal,
+            session: self.session.clone(),
+            seq: self.seq,
+            last_utc: self.last_utc,
+        }
+    }
+
+    /// Carries on from a saved [`ParserState`] (counts in `summary` start from zero).
+    pub fn restore(&mut self, state: ParserState) {
+        self.header = state
+            .header_cells
+            .as_ref()
+            .map(|c| Header::parse(&as_strs(c)));
+        self.header_cells = state.header_cells;
+        self.session_ordinal = state.session_ordinal;
+        self.session = state.session;
+        self.seq = state.seq;
+        self.last_utc = state.last_utc;
     }
 
     /// Parses one line (without its line terminator; a trailing `\r` is tolerated).
@@ -232,6 +281,7 @@ impl LineParser {
                 None => cells.clone(),
             };
             self.header = Some(Header::parse(&header_cells));
+            self.header_cells = Some(header_cells.iter().map(|c| c.to_string()).collect());
             self.session_ordinal += 1;
             self.session = None;
             self.summary.headers += 1;
