@@ -240,3 +240,65 @@ fn sigterm_publishes_what_it_holds_and_commits() {
         );
     }
 }
+
+#[test]
+fn files_roll_by_size_without_waiting_for_age() {
+    let Some(svc) = services("files_roll_by_size_without_waiting_for_age") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let topic = unique("roll");
+    rt.block_on(gpustream::kafka::ensure_topics(
+        &svc.brokers,
+        &[(&topic, 1), (&format!("{topic}-dlq"), 1)],
+    ))
+    .expect("topics");
+    let lake = tempfile::tempdir().expect("lake dir");
+    // Only the size bound can flush: rows and age are far away.
+    let mut proc = Proc::start(
+        &svc.brokers,
+        &topic,
+        &unique("roll-group"),
+        lake.path().to_str().expect("utf8"),
+        &[
+            "--flush-bytes",
+            "4096",
+            "--flush-rows",
+            "1000000",
+            "--flush-interval",
+            "10m",
+        ],
+    );
+    proc.wait_up(Duration::from_secs(20));
+    let sender = Sender::new(&svc.brokers, &topic);
+    let (mut payload_bytes, mut largest) = (0, 0);
+    let mut expected = Vec::new();
+    for i in 0..200u64 {
+        let s = sample("g0", i, t0() + chrono::Duration::seconds(i as i64), 50.0);
+        let len = gpustream::wire::encode_sample(&s).expect("encode").len();
+        payload_bytes += len;
+        largest = largest.max(len);
+        sender.send_sample(0, &s);
+        expected.push(s.event_id);
+    }
+    sender.flush();
+    // Everything but the last partial file lands by size alone; SIGTERM publishes the rest.
+    let floor = expected.len() - expected.len() * 4096 / payload_bytes - 1;
+    let took = wait_lake(lake.path(), floor, Duration::from_secs(30));
+    assert!(
+        took.is_some(),
+        "samples reached the lake by size before any age flush"
+    );
+    let files = e2e_tests::parquet_files(&lake.path().join("samples"));
+    // A size flush holds at least 4096 bytes and overshoots by less than one message.
+    let min_files = payload_bytes / (4096 + largest);
+    assert!(
+        files.len() >= min_files,
+        "{payload_bytes} payload bytes at 4096 (+{largest}) per file: at least {min_files} files, got {}",
+        files.len()
+    );
+    assert!(proc.terminate(Duration::from_secs(20)).success());
+    let (ids, _) = lake_ids(lake.path());
+    assert_eq!(ids.len(), expected.len());
+    assert!(ids.values().all(|n| *n == 1));
+}
