@@ -636,8 +636,12 @@ fn evaluate(rule: &Rule, mem: &mut Memory, s: &Sample, t: i64) -> Option<Obs> {
             while w.front().is_some_and(|(ft, _)| t - ft > span) {
                 w.pop_front();
             }
+            // A monotonic queue: the front is the window's minimum, O(1) per sample.
+            while w.back().is_some_and(|(_, x)| *x >= v) {
+                w.pop_back();
+            }
             w.push_back((t, v));
-            let low = w.iter().map(|(_, x)| *x).fold(f64::INFINITY, f64::min);
+            let low = w.front().map_or(v, |(_, x)| *x);
             let r = v - low;
             let mut o = Obs::new(r >= *rise, r < *clear_rise, r, signal.name());
             o.threshold = Some(*rise);
@@ -716,8 +720,12 @@ fn evaluate(rule: &Rule, mem: &mut Memory, s: &Sample, t: i64) -> Option<Obs> {
             while w.front().is_some_and(|(ft, _)| t - ft > span) {
                 w.pop_front();
             }
+            // A monotonic queue: the front is the window's maximum.
+            while w.back().is_some_and(|(_, c)| *c <= clock) {
+                w.pop_back();
+            }
             w.push_back((t, clock));
-            let top = w.iter().map(|(_, c)| *c).fold(f64::NEG_INFINITY, f64::max);
+            let top = w.front().map_or(clock, |(_, c)| *c);
             // Clocks also fall when a job ends while the chip is still hot: only a GPU
             // still under load (or one whose load is unknown) counts.
             let loaded = s.reading(Metric::GpuLoad).is_none_or(|l| l >= 50.0);
