@@ -20,6 +20,9 @@ pub enum Error {
     /// Invalid options.
     #[error("{0}")]
     Invalid(String),
+    /// NVML (the NVIDIA driver's management library) cannot be used on this machine.
+    #[error("NVML unavailable: {0}")]
+    NoDriver(String),
     /// Messages could not be delivered.
     #[error("{failed} of {total} messages were not delivered (first error: {first_error})")]
     Undelivered {

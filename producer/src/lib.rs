@@ -5,6 +5,7 @@ pub mod error;
 pub mod fleet;
 pub mod follow;
 pub mod gpuz;
+pub mod nvml;
 pub mod pacing;
 pub mod progress;
 pub mod replay;

@@ -16,6 +16,8 @@ use producer::fleet::run::{FleetRunOptions, run_fleet};
 use producer::fleet::{FaultLabel, Fleet, FleetConfig};
 use producer::follow::{FollowOptions, follow};
 use producer::gpuz::{Identity, ParseOptions};
+use producer::nvml::driver::NvmlBackend;
+use producer::nvml::{GpuId, MIN_INTERVAL, SamplerOptions, run_sampler};
 use producer::replay::{LogInput, Passes, ReplayOptions, read_inputs_file, replay_passes};
 use producer::sink::{KafkaSink, SinkOptions};
 
@@ -40,6 +42,44 @@ enum Command {
     /// Simulates a fleet of GPUs with labelled faults and publishes it, or writes a
     /// GPU-Z-format log of one simulated GPU (`--write-gpuz`).
     Simulate(SimulateArgs),
+    /// Samples this machine's NVIDIA GPUs (and MIG instances) through NVML.
+    Nvml(NvmlArgs),
+}
+
+#[derive(clap::Args)]
+struct NvmlArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "GPUSTREAM_BROKERS", default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Topic to publish samples to.
+    #[arg(long, env = "GPUSTREAM_TOPIC", default_value = gpustream::kafka::SAMPLES_TOPIC)]
+    topic: String,
+    /// Topic for "GPU lost" events (anomaly events, rule `gpu_lost`).
+    #[arg(long, env = "GPUSTREAM_EVENTS_TOPIC", default_value = gpustream::kafka::ANOMALIES_TOPIC)]
+    events_topic: String,
+    /// Sample interval, 100ms at the least.
+    #[arg(long, env = "GPUSTREAM_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    interval: Duration,
+    /// Host name in the samples. Default: this machine's.
+    #[arg(long, env = "GPUSTREAM_HOST")]
+    host: Option<String>,
+    /// What identifies a GPU in the samples: its NVML UUID, PCI bus id, or index.
+    #[arg(long, env = "GPUSTREAM_GPU_ID", value_enum, default_value_t = GpuId::Uuid)]
+    gpu_id: GpuId,
+    /// Samples per GPU, then exit (default: until stopped).
+    #[arg(long, env = "GPUSTREAM_SAMPLES")]
+    samples: Option<u64>,
+    /// Failed reads in a row after which a GPU counts as lost.
+    #[arg(long, env = "GPUSTREAM_LOST_AFTER", default_value_t = 3)]
+    lost_after: u32,
+    /// Create the topics if they do not exist.
+    #[arg(long, env = "GPUSTREAM_CREATE_TOPIC")]
+    create_topic: bool,
+    /// Partitions of a topic created with --create-topic.
+    #[arg(long, env = "GPUSTREAM_PARTITIONS", default_value_t = 4)]
+    partitions: i32,
+    #[command(flatten)]
+    delivery: DeliveryArgs,
 }
 
 #[derive(clap::Args)]
@@ -495,11 +535,55 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
+fn run_nvml(args: NvmlArgs) -> anyhow::Result<()> {
+    if args.interval < MIN_INTERVAL {
+        bail!("--interval must be at least 100ms (NVML updates most readings no faster)");
+    }
+    // NVML first: without a driver, that is the one error worth reporting.
+    let mut backend = NvmlBackend::init()?;
+    tracing::info!(driver = ?backend.driver_version(), "NVML initialised");
+    let create = args.create_topic.then_some(args.partitions);
+    let mut sink = connect(&args.brokers, &args.topic, &args.delivery, create)?;
+    let mut events = connect(&args.brokers, &args.events_topic, &args.delivery, create)?;
+    let opts = SamplerOptions {
+        interval: args.interval,
+        host: args.host.clone().unwrap_or_else(this_host),
+        gpu_id: args.gpu_id,
+        ticks: args.samples,
+        lost_after: args.lost_after.max(1),
+    };
+    let stop = stop_on_signal();
+    let mut events_sent = 0u64;
+    let mut on_event = |ev: &gpustream::AnomalyEvent| -> producer::Result<()> {
+        let payload = serde_json::to_vec(ev).map_err(|e| producer::Error::Encode(e.to_string()))?;
+        events_sent += 1;
+        events.send_bytes(&ev.key(), &payload)
+    };
+    let report = run_sampler(&mut backend, &opts, &mut sink, &mut on_event, &stop)?;
+    println!("{report}");
+    check_delivered(&sink, report.sent, report.delivery)?;
+    use producer::sink::SampleSink;
+    let totals = events.flush(Duration::from_secs(60))?;
+    check_delivered(&events, events_sent, totals).context("GPU lost events")
+}
+
+fn run() -> anyhow::Result<()> {
     gpustream::config::load_config_file_into_env()?;
     gpustream::service::init_logging();
     match Cli::parse().command {
         Command::Replay(a) => run_replay(a),
         Command::Simulate(a) => run_simulate(a),
+        Command::Nvml(a) => run_nvml(a),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the whole chain of causes: what a user needs, and no backtrace.
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
