@@ -24,7 +24,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
@@ -305,9 +305,11 @@ struct Sink {
     dlq: Option<FutureProducer>,
     metrics: SinkMetrics,
     batch: Batch,
-    /// Messages received while a batch was being written: they start the next batch.
-    stash: Vec<OwnedMessage>,
-    /// Whether the assigned partitions are paused (stash full while writes fail).
+    /// Messages received while `batch` is being written, already encoded: decoding and
+    /// encoding overlap the write, and this becomes the next batch.
+    next: Batch,
+    /// Whether the assigned partitions are paused (`next` full while a write is slow or
+    /// failing).
     paused: bool,
     summary: RunSummary,
 }
@@ -371,7 +373,7 @@ pub async fn run(
         dlq,
         metrics,
         batch: Batch::default(),
-        stash: Vec::new(),
+        next: Batch::default(),
         paused: false,
         summary: RunSummary::default(),
     };
@@ -415,13 +417,13 @@ impl Sink {
         tracing::info!(
             messages = self.batch.messages,
             points = self.batch.points.len(),
-            stashed = self.stash.len(),
+            next = self.next.messages,
             "shutting down: writing the last batch"
         );
         let grace_deadline = Instant::now() + self.config.shutdown_grace;
         let never = CancellationToken::new();
         let mut last = self.flush(&never, Some(grace_deadline)).await;
-        // A flush starts the next batch with the messages stashed during the write.
+        // A flush starts the next batch with the messages that arrived during the write.
         while last.is_ok() && !self.batch.is_empty() {
             last = self.flush(&never, Some(grace_deadline)).await;
         }
@@ -444,11 +446,11 @@ impl Sink {
     }
 
     /// Writes the batch (refused points to the dead-letter topic), then stores and
-    /// commits its offsets and starts the next batch with what arrived meanwhile.
+    /// commits its offsets and makes what arrived meanwhile the current batch.
     ///
     /// Kafka is polled the whole time, so the group membership survives a long InfluxDB
-    /// outage; what arrives is stashed, and the partitions are paused once the stash
-    /// holds two batches.
+    /// outage; what arrives is encoded into the next batch, and the partitions are paused
+    /// once that batch is full: at most two batches are ever held.
     async fn flush(&mut self, abort: &CancellationToken, deadline: Option<Instant>) -> Result<()> {
         if self.batch.is_empty() {
             return self.resume();
@@ -461,9 +463,9 @@ impl Sink {
                 dlq,
                 metrics,
                 batch,
-                stash,
+                next,
                 paused,
-                ..
+                summary,
             } = &mut *self;
             let work = deliver(
                 writer,
@@ -480,8 +482,8 @@ impl Sink {
                     result = &mut work => break result,
                     received = consumer.recv() => match received {
                         Ok(msg) => {
-                            stash.push(msg.detach());
-                            if stash.len() >= config.batch_size.saturating_mul(2) {
+                            ingest(config, metrics, next, summary, &msg);
+                            if next.messages >= config.batch_size {
                                 pause(consumer, metrics, paused);
                             }
                         }
@@ -490,7 +492,7 @@ impl Sink {
                 }
             }
         };
-        // On error the stash is kept: the shutdown path writes it with the rest.
+        // On error both batches are kept: the shutdown path writes them.
         let (written, refused) = delivered?;
         self.summary.points_written += written;
         self.summary.points_rejected += refused;
@@ -503,15 +505,7 @@ impl Sink {
         );
         self.commit_batch();
         self.batch.clear();
-        for msg in std::mem::take(&mut self.stash) {
-            ingest(
-                &self.config,
-                &self.metrics,
-                &mut self.batch,
-                &mut self.summary,
-                &msg,
-            );
-        }
+        std::mem::swap(&mut self.batch, &mut self.next);
         self.resume()
     }
 

@@ -722,14 +722,26 @@ async fn refused_points_go_to_the_dead_letter_topic_and_the_rest_is_written() {
         "gpu_samples,host=seed conflict=\"text\" {}\n",
         base_time().timestamp_nanos_opt().expect("ns")
     );
-    let resp = http
-        .post(format!("{}/write", env.influx_url))
-        .query(&[("db", db.as_str())])
-        .body(seed)
-        .send()
-        .await
-        .expect("seed write");
-    assert_eq!(resp.status().as_u16(), 204);
+    // InfluxDB 1.6 occasionally answers "database not found" for a moment after CREATE
+    // DATABASE while another test drops a database: retry briefly.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let resp = http
+            .post(format!("{}/write", env.influx_url))
+            .query(&[("db", db.as_str())])
+            .body(seed.clone())
+            .send()
+            .await
+            .expect("seed write");
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        if status == 404 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        assert_eq!(status, 204, "seed write: {body}");
+        break;
+    }
 
     const N: u64 = 300;
     let bad: BTreeSet<u64> = [7, 8, 150, 299].into_iter().collect();
