@@ -22,6 +22,8 @@ create gpu-samples "${SAMPLES_PARTITIONS:-6}"
 create gpu-anomalies 1
 create gpu-rollups-1m 1
 create gpu-dlq 1
+# Points InfluxDB refused (consumer-influx --dlq-topic).
+create gpu-influx-dlq 1
 
 "$TOPICS_CMD" --bootstrap-server "$BOOTSTRAP" --describe \
-    --topic 'gpu-samples|gpu-anomalies|gpu-rollups-1m|gpu-dlq'
+    --topic 'gpu-samples|gpu-anomalies|gpu-rollups-1m|gpu-dlq|gpu-influx-dlq'
