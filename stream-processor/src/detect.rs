@@ -453,11 +453,14 @@ fn step(rule: &Rule, slot: &mut Slot, obs: &Obs, s: &Sample, t: i64, out: &mut V
             }
         }
         Phase::Quiet => false,
-        Phase::Pending { .. } if !obs.active => {
+        // Hysteresis applies to the wait too: a reading between the clear level and the
+        // level (a load of 94 % against 95 %) neither fires nor restarts the wait; only
+        // reaching the clear level does.
+        Phase::Pending { .. } if obs.clear && !obs.active => {
             slot.phase = Phase::Quiet;
             false
         }
-        Phase::Pending { since } => t - since >= micros(rule.for_),
+        Phase::Pending { since } => obs.active && t - since >= micros(rule.for_),
         Phase::Firing(_) => {
             if obs.clear
                 && !obs.active
@@ -902,9 +905,11 @@ mod tests {
     fn for_duration_and_hysteresis() {
         let toml = "[[threshold]]\nname = \"t\"\nmetric = \"gpu_temp_c\"\nabove = 85\nclear = 80\nfor = \"3s\"\n";
         let mut d = Detector::new(rules(toml));
-        // 86 for 2 s only (too short), a dip, then 86+ for 4 s, hovering 84 (not clear), 79.
+        // 86 for 2 s only (too short) then 79 (clear: the wait restarts), then 86+ for 3 s
+        // with a dip to 84 (between the levels: the wait goes on), hovering 84-86 (not
+        // clear), 79.
         let temps = [
-            86.0, 86.0, 84.0, 86.0, 87.0, 86.0, 88.0, 84.0, 86.0, 83.0, 79.0,
+            86.0, 86.0, 79.0, 86.0, 87.0, 84.0, 88.0, 84.0, 86.0, 83.0, 79.0,
         ];
         let samples: Vec<_> = temps
             .iter()
