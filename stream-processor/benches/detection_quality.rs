@@ -54,6 +54,13 @@ fn main() {
     println!("{}", quality::rules_table(&engine));
 
     let base = quality::evaluate(cfg(true), ticks, classic.clone());
+    println!(
+        "detector throughput, default rules vs the classic four thresholds: {:.0} k vs {:.0} k samples/s (x{:.2})\n",
+        engine.samples as f64 / engine.detect_seconds / 1000.0,
+        base.samples as f64 / base.detect_seconds / 1000.0,
+        (engine.samples as f64 / engine.detect_seconds)
+            / (base.samples as f64 / base.detect_seconds)
+    );
     println!("### Baseline: the four classic thresholds, same fleet\n");
     println!("{}", quality::rules_table(&base));
     let (e_ov, b_ov) = (

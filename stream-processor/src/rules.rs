@@ -43,6 +43,8 @@ impl Signal {
     /// The value in a sample, `None` when absent or marked unsupported.
     pub fn read(self, s: &gpustream::Sample) -> Option<f64> {
         match self {
+            // The common case first: nothing marked unsupported, a plain array read.
+            Signal::Metric(m) if s.unsupported.is_empty() => s.metrics.get(m),
             Signal::Metric(m) => s.reading(m),
             Signal::MemoryUsedPct => {
                 let used = s.reading(Metric::MemoryUsed)?;
