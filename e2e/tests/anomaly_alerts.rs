@@ -173,6 +173,29 @@ fn rules_file_and_webhook_through_the_real_command_line() {
     );
     assert!(sent.is_some_and(|v| v >= 1.0), "{}", proc.metrics());
     assert!(proc.terminate(Duration::from_secs(30)).success());
+    // And LAKE/anomalies/ holds the same two transitions, once each.
+    let mut in_lake: Vec<(String, String)> = Vec::new();
+    for batch in e2e_tests::read_local_table(&lake.join("anomalies")) {
+        use arrow::array::AsArray;
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("anomalies column {name}"))
+                .as_string::<i32>()
+                .clone()
+        };
+        let (ids, states) = (col("event_id"), col("state"));
+        for i in 0..batch.num_rows() {
+            in_lake.push((ids.value(i).to_string(), states.value(i).to_string()));
+        }
+    }
+    in_lake.sort();
+    let mut expected: Vec<(String, String)> = delivered
+        .iter()
+        .map(|e| (e.event_id.clone(), e.state.as_str().to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(in_lake, expected);
     assert!(
         bodies.try_recv().is_err(),
         "a transition was delivered twice"
