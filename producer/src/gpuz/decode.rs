@@ -34,8 +34,7 @@ pub fn decode(bytes: &[u8]) -> (String, Encoding) {
     } else {
         match std::str::from_utf8(bytes) {
             Ok(s) => (s.to_string(), Encoding::Utf8),
-            // Latin-1 maps every byte to the code point of the same value.
-            Err(_) => (bytes.iter().map(|&b| b as char).collect(), Encoding::Latin1),
+            Err(_) => (latin1(bytes), Encoding::Latin1),
         }
     };
     (replace_nul_runs(text), enc)
@@ -78,10 +77,33 @@ pub fn decode_as(bytes: &[u8], encoding: Encoding) -> String {
         Encoding::Utf16Be => decode_utf16(bytes, u16::from_be_bytes),
         Encoding::Utf8 | Encoding::Latin1 => match std::str::from_utf8(bytes) {
             Ok(s) => s.to_string(),
-            Err(_) => bytes.iter().map(|&b| b as char).collect(),
+            Err(_) => latin1(bytes),
         },
     };
     replace_nul_runs(text)
+}
+
+/// Latin-1 maps every byte to the code point of the same value. Runs of ASCII are copied
+/// as they are (a log is almost all ASCII); only bytes ≥ 0x80 become two UTF-8 bytes.
+fn latin1(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 64);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let ascii = rest
+            .iter()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(ascii);
+        // An ASCII run is valid UTF-8 as it is.
+        out.push_str(std::str::from_utf8(run).unwrap_or_default());
+        if let Some((&b, after)) = tail.split_first() {
+            out.push(char::from(b));
+            rest = after;
+        } else {
+            rest = tail;
+        }
+    }
+    out
 }
 
 /// BOM-less UTF-16: ASCII text has a zero in every other byte of the first line.
@@ -130,6 +152,16 @@ fn replace_nul_runs(text: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latin1_fast_path_matches_per_byte_mapping() {
+        let bytes: Vec<u8> = (0u8..=255)
+            .chain(b"abc \xb0C\xff".iter().copied())
+            .collect();
+        let slow: String = bytes.iter().map(|&b| b as char).collect();
+        assert_eq!(latin1(&bytes), slow);
+        assert_eq!(latin1(b""), "");
+    }
 
     #[test]
     fn latin1_degree_sign() {

@@ -187,13 +187,47 @@ pub enum Parsed {
 const TIME_FORMATS: [&str; 2] = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%.f"];
 
 fn parse_time(cell: &str) -> Option<NaiveDateTime> {
+    // Hot path: every row starts with a plain `YYYY-MM-DD HH:MM:SS`; chrono's format-driven
+    // parser costs more than the rest of the cell parsing together.
+    if let Some(t) = parse_plain_time(cell.as_bytes()) {
+        return Some(t);
+    }
     TIME_FORMATS
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(cell, f).ok())
 }
 
+fn parse_plain_time(b: &[u8]) -> Option<NaiveDateTime> {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)
+}
+
+/// Trims a cell: GPU-Z pads with spaces, so an ASCII trim does it unless non-ASCII
+/// whitespace is left at an end.
+fn trim_cell(cell: &str) -> &str {
+    let t = cell.trim_ascii();
+    match (t.chars().next(), t.chars().next_back()) {
+        (Some(a), Some(z)) if !a.is_ascii() || !z.is_ascii() => t.trim(),
+        _ => t,
+    }
+}
+
 fn split_cells(line: &str) -> Vec<&str> {
-    let mut cells: Vec<&str> = line.split(',').map(str::trim).collect();
+    let mut cells: Vec<&str> = line.split(',').map(trim_cell).collect();
     // Every GPU-Z line ends with a trailing comma: one empty last field.
     if cells.len() > 1 && cells.last().is_some_and(|c| c.is_empty()) {
         cells.pop();
@@ -442,6 +476,51 @@ impl LineParser {
                 out.push(self.issue(line_no, None, IssueKind::NonexistentLocalTime, format!("local time {local} does not exist in {}; read with the offset before the change", self.timezone)));
                 Utc.from_utc_datetime(&(local + offset_utc))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    #[test]
+    fn plain_time_matches_chrono() {
+        for cell in [
+            "2024-02-29 23:59:59",
+            "1999-12-31 00:00:00",
+            "2023-10-29 02:30:00",
+        ] {
+            assert_eq!(
+                parse_plain_time(cell.as_bytes()),
+                NaiveDateTime::parse_from_str(cell, "%Y-%m-%d %H:%M:%S").ok(),
+                "{cell}"
+            );
+        }
+        for bad in [
+            "2023-02-29 00:00:00",
+            "2023-13-01 00:00:00",
+            "2023-01-01 24:00:00",
+            "2023-01-01T00:00:00",
+            "2023-01-01 00:00:0x",
+        ] {
+            assert_eq!(parse_plain_time(bad.as_bytes()), None, "{bad}");
+        }
+        assert!(parse_time("2023-01-01 00:00:00.250").is_some());
+    }
+
+    #[test]
+    fn cells_trim_like_str_trim() {
+        for cell in [
+            "  12.5  ",
+            "\t7\r",
+            "\u{a0}3\u{a0}",
+            " \u{2003}x ",
+            "",
+            "  ",
+            "°C ",
+        ] {
+            assert_eq!(trim_cell(cell), cell.trim(), "{cell:?}");
         }
     }
 }
