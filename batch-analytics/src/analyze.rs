@@ -46,8 +46,8 @@ pub const LOAD_STATES: [&str; 3] = ["all", "idle", "busy"];
 /// Minimum number of paired samples for a correlation.
 pub const MIN_CORRELATION_PAIRS: u64 = 3;
 
-/// Number of points of the report's daily curves (5-minute buckets of the UTC day).
-pub const CURVE_BUCKETS: usize = 288;
+/// Number of points of the report's daily curves (1-minute buckets of the UTC day).
+pub const CURVE_BUCKETS: usize = 1440;
 
 const MICROS: i64 = 1_000_000;
 
@@ -112,9 +112,12 @@ pub struct MetricStats {
     m2: f64,
     min: f64,
     max: f64,
-    /// Distinct value (as ordered bits) → occurrences: exact percentiles without
-    /// keeping every sample.
+    /// Distinct value (as bits) → occurrences: exact percentiles without keeping
+    /// every sample.
     counts: HashMap<u64, u64>,
+    /// The current run of equal readings, not yet in `counts` (sensors repeat
+    /// themselves, so most samples cost no hash lookup).
+    run: (u64, u64),
 }
 
 /// The statistics [`MetricStats::summary`] reports.
@@ -158,7 +161,20 @@ impl MetricStats {
         let delta = v - self.mean;
         self.mean += delta / self.n as f64;
         self.m2 += delta * (v - self.mean);
-        *self.counts.entry(v.to_bits()).or_insert(0) += 1;
+        let bits = v.to_bits();
+        if self.run.1 > 0 && self.run.0 == bits {
+            self.run.1 += 1;
+        } else {
+            self.flush_run();
+            self.run = (bits, 1);
+        }
+    }
+
+    fn flush_run(&mut self) {
+        if self.run.1 > 0 {
+            *self.counts.entry(self.run.0).or_insert(0) += self.run.1;
+            self.run = (0, 0);
+        }
     }
 
     /// Adds everything `other` holds (Chan et al.'s parallel variance update).
@@ -168,8 +184,10 @@ impl MetricStats {
         }
         if self.n == 0 {
             *self = other.clone();
+            self.flush_run();
             return;
         }
+        self.flush_run();
         let n = self.n + other.n;
         let delta = other.mean - self.mean;
         self.m2 += other.m2 + delta * delta * (self.n as f64 * other.n as f64) / n as f64;
@@ -177,8 +195,14 @@ impl MetricStats {
         self.n = n;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
-        for (k, c) in &other.counts {
-            *self.counts.entry(*k).or_insert(0) += c;
+        for (k, c) in other
+            .counts
+            .iter()
+            .chain(std::iter::once((&other.run.0, &other.run.1)))
+        {
+            if *c > 0 {
+                *self.counts.entry(*k).or_insert(0) += c;
+            }
         }
     }
 
@@ -196,8 +220,11 @@ impl MetricStats {
         if self.n == 0 {
             return None;
         }
-        let mut sorted: Vec<(f64, u64)> = self
-            .counts
+        let mut counts = self.counts.clone();
+        if self.run.1 > 0 {
+            *counts.entry(self.run.0).or_insert(0) += self.run.1;
+        }
+        let mut sorted: Vec<(f64, u64)> = counts
             .iter()
             .map(|(k, c)| (f64::from_bits(*k), *c))
             .collect();
@@ -240,17 +267,19 @@ fn value_at_rank(sorted: &[(f64, u64)], rank: u64) -> f64 {
     sorted.last().map(|(v, _)| *v).unwrap_or(f64::NAN)
 }
 
-/// Streaming Pearson correlation of two series (co-moments, Welford style).
+/// Streaming Pearson correlation of two series, from sums of values shifted by the
+/// first pair (so a constant series sums to exactly 0 and large offsets such as
+/// clocks in MHz do not cancel catastrophically).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PairStats {
     n: u64,
-    mx: f64,
-    my: f64,
-    m2x: f64,
-    m2y: f64,
-    cxy: f64,
-    first_x: f64,
-    first_y: f64,
+    kx: f64,
+    ky: f64,
+    sx: f64,
+    sy: f64,
+    sxx: f64,
+    syy: f64,
+    sxy: f64,
 }
 
 /// A correlation, or why there is none.
@@ -264,20 +293,19 @@ pub enum Correlation {
 
 impl PairStats {
     /// Adds one pair of readings taken at the same instant.
+    #[inline]
     pub fn add(&mut self, x: f64, y: f64) {
-        self.n += 1;
-        if self.n == 1 {
-            self.first_x = x;
-            self.first_y = y;
+        if self.n == 0 {
+            self.kx = x;
+            self.ky = y;
         }
-        let n = self.n as f64;
-        let dx = x - self.mx;
-        self.mx += dx / n;
-        let dy = y - self.my;
-        self.my += dy / n;
-        self.m2x += dx * (x - self.mx);
-        self.m2y += dy * (y - self.my);
-        self.cxy += dx * (y - self.my);
+        self.n += 1;
+        let (x, y) = (x - self.kx, y - self.ky);
+        self.sx += x;
+        self.sy += y;
+        self.sxx += x * x;
+        self.syy += y * y;
+        self.sxy += x * y;
     }
 
     /// Number of pairs.
@@ -296,23 +324,27 @@ impl PairStats {
                 self.n
             ));
         }
-        // Exactly zero for a constant series: Welford's deltas are then all 0.
-        match (self.m2x <= 0.0, self.m2y <= 0.0) {
+        let n = self.n as f64;
+        let vx = n * self.sxx - self.sx * self.sx;
+        let vy = n * self.syy - self.sy * self.sy;
+        // Exactly zero for a constant series: every shifted value is 0.
+        let (cx, cy) = (self.sxx == 0.0 || vx <= 0.0, self.syy == 0.0 || vy <= 0.0);
+        match (cx, cy) {
             (true, true) => {
                 return Correlation::Skipped(format!(
                     "{a} and {b} are constant ({} and {})",
-                    self.first_x, self.first_y
+                    self.kx, self.ky
                 ));
             }
             (true, false) => {
-                return Correlation::Skipped(format!("{a} is constant ({})", self.first_x));
+                return Correlation::Skipped(format!("{a} is constant ({})", self.kx));
             }
             (false, true) => {
-                return Correlation::Skipped(format!("{b} is constant ({})", self.first_y));
+                return Correlation::Skipped(format!("{b} is constant ({})", self.ky));
             }
             (false, false) => {}
         }
-        let r = self.cxy / (self.m2x.sqrt() * self.m2y.sqrt());
+        let r = (n * self.sxy - self.sx * self.sy) / (vx.sqrt() * vy.sqrt());
         Correlation::R(r.clamp(-1.0, 1.0))
     }
 }
@@ -388,7 +420,7 @@ pub struct HourStats {
     pub energy_j: f64,
 }
 
-/// One 5-minute point of the report's daily curves (sums and counts).
+/// One 1-minute point of the report's daily curves (sums and counts).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CurvePoint {
     /// Sum and count of temperature, load and power.
@@ -425,6 +457,9 @@ struct SpikeState {
 
 #[derive(Debug, Clone, Default)]
 struct SessionState {
+    name: String,
+    /// Gap threshold (µs) for the next interval, from `recent`.
+    threshold: Option<i64>,
     last_t: Option<i64>,
     last_power: Option<(i64, f64)>,
     last_counter: Option<(i64, f64)>,
@@ -439,17 +474,25 @@ impl SessionState {
     /// Whether an interval of `dt` µs after this session's last sample is a gap.
     fn is_gap(&self, dt: i64, opts: &AnalysisOptions) -> bool {
         let max = (opts.max_interval_s * MICROS as f64) as i64;
-        if dt > max {
-            return true;
+        dt > max || self.threshold.is_some_and(|t| dt > t)
+    }
+
+    /// Records a (non-gap) interval and updates the threshold: `gap_factor` × the
+    /// median of the recent intervals, at least `gap_floor`.
+    fn record_interval(&mut self, dt: i64, opts: &AnalysisOptions) {
+        self.recent.push_back(dt);
+        if self.recent.len() > RECENT_INTERVALS {
+            self.recent.pop_front();
         }
-        if self.recent.is_empty() {
-            return false;
+        let mut sorted = [0i64; RECENT_INTERVALS];
+        let n = self.recent.len();
+        for (slot, v) in sorted.iter_mut().zip(&self.recent) {
+            *slot = *v;
         }
-        let mut sorted: Vec<i64> = self.recent.iter().copied().collect();
-        sorted.sort_unstable();
-        let typical = sorted[sorted.len() / 2];
+        sorted[..n].sort_unstable();
+        let typical = sorted[n / 2];
         let threshold = (opts.gap_factor * typical as f64).max(opts.gap_floor_s * MICROS as f64);
-        dt as f64 > threshold
+        self.threshold = Some(threshold as i64);
     }
 }
 
@@ -494,7 +537,7 @@ pub struct GpuDay {
     pub throttled: [u64; THROTTLE_REASONS.len()],
     /// Per local hour of day.
     pub hours: [HourStats; 24],
-    /// 5-minute buckets of the UTC day, for the report.
+    /// 1-minute buckets of the UTC day, for the report.
     pub curve: Vec<CurvePoint>,
     /// Per [`LOAD_STATES`].
     pub correlations: [CorrelationMatrix; 3],
@@ -506,7 +549,9 @@ pub struct GpuDay {
     pub busy_perf_sums: (f64, f64),
     /// Closed spikes, in time order per session.
     pub spikes: Vec<Spike>,
-    sessions: HashMap<String, SessionState>,
+    sessions: Vec<SessionState>,
+    session_index: HashMap<String, usize>,
+    current_session: usize,
     day_start_us: i64,
 }
 
@@ -539,7 +584,9 @@ impl GpuDay {
             perf_sums: (0.0, 0.0),
             busy_perf_sums: (0.0, 0.0),
             spikes: Vec::new(),
-            sessions: HashMap::new(),
+            sessions: Vec::new(),
+            session_index: HashMap::new(),
+            current_session: 0,
             day_start_us,
         }
     }
@@ -587,7 +634,7 @@ impl GpuDay {
             h.power_n += 1;
         }
         let bucket =
-            ((r.t_us - self.day_start_us) / (300 * MICROS)).clamp(0, CURVE_BUCKETS as i64 - 1);
+            ((r.t_us - self.day_start_us) / (60 * MICROS)).clamp(0, CURVE_BUCKETS as i64 - 1);
         let point = &mut self.curve[bucket as usize];
         for (k, v) in [temp, load, power].into_iter().enumerate() {
             if let Some(v) = v {
@@ -653,10 +700,26 @@ impl GpuDay {
 
     /// The order-dependent analyses: gaps, energy, spikes.
     fn ordered(&mut self, session: &str, r: &Reading, local_hour: usize, opts: &AnalysisOptions) {
-        let st = match self.sessions.get_mut(session) {
-            Some(s) => s,
-            None => self.sessions.entry(session.to_string()).or_default(),
-        };
+        // Rows come grouped by session: look the session up only when it changes.
+        if self
+            .sessions
+            .get(self.current_session)
+            .is_none_or(|s| s.name != session)
+        {
+            self.current_session = match self.session_index.get(session) {
+                Some(i) => *i,
+                None => {
+                    self.sessions.push(SessionState {
+                        name: session.to_string(),
+                        ..SessionState::default()
+                    });
+                    self.session_index
+                        .insert(session.to_string(), self.sessions.len() - 1);
+                    self.sessions.len() - 1
+                }
+            };
+        }
+        let st = &mut self.sessions[self.current_session];
         let t = r.t_us;
         let mut gap = false;
         if let Some(last) = st.last_t {
@@ -667,10 +730,7 @@ impl GpuDay {
                 st.last_power = None;
                 st.last_counter = None;
             } else {
-                st.recent.push_back(dt);
-                if st.recent.len() > RECENT_INTERVALS {
-                    st.recent.pop_front();
-                }
+                st.record_interval(dt, opts);
             }
         }
         st.last_t = Some(t);
@@ -760,7 +820,7 @@ impl GpuDay {
 
     /// Closes open spikes (end of day). Spikes come out sorted by start time.
     pub fn finish(&mut self) {
-        for st in self.sessions.values_mut() {
+        for st in &mut self.sessions {
             if let Some(s) = st.spike.open.take() {
                 self.spikes.push(s);
             }

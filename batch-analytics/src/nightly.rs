@@ -422,7 +422,7 @@ pub async fn analyze_day(
 ) -> Result<DayResult> {
     let lake = &session.lake;
     let day_start_us = date.and_time(NaiveTime::MIN).and_utc().timestamp_micros();
-    let mut gpus: HashMap<(String, String), GpuDay> = HashMap::new();
+    let mut gpus = GpuSet::default();
     let mut hours = LocalHours::new(options.timezone);
     let ctx = new_context(lake);
     let groups = day_groups(lake, date).await?;
@@ -461,7 +461,7 @@ pub async fn analyze_day(
             feed_batch(&batch, &mut gpus, &mut hours, day_start_us, options)?;
         }
     }
-    let mut gpus: Vec<GpuDay> = gpus.into_values().collect();
+    let mut gpus: Vec<GpuDay> = gpus.days;
     gpus.sort_by(|a, b| (&a.host, &a.gpu).cmp(&(&b.host, &b.gpu)));
     let mut fleet = GpuDay::new("*", "*", day_start_us);
     for g in &mut gpus {
@@ -484,9 +484,16 @@ fn utf8(batch: &RecordBatch, i: usize) -> Result<StringArray> {
         .clone())
 }
 
+/// The day's GPUs, with a lookup by (host, GPU).
+#[derive(Default)]
+struct GpuSet {
+    days: Vec<GpuDay>,
+    index: HashMap<(String, String), usize>,
+}
+
 fn feed_batch(
     batch: &RecordBatch,
-    gpus: &mut HashMap<(String, String), GpuDay>,
+    gpus: &mut GpuSet,
     hours: &mut LocalHours,
     day_start_us: i64,
     options: &AnalysisOptions,
@@ -500,36 +507,44 @@ fn feed_batch(
         &DataType::Timestamp(TimeUnit::Microsecond, None),
     )?;
     let time = time.as_primitive::<TimestampMicrosecondType>();
-    let metrics: Vec<&Float64Array> = (0..N_METRICS + 1)
-        .map(|k| batch.column(5 + k).as_primitive::<Float64Type>())
+    // Casting to exactly the type read below makes the downcasts infallible, whatever
+    // physical types the scan produced.
+    let metrics: Vec<ArrayRef> = (0..N_METRICS + 1)
+        .map(|k| cast(batch.column(5 + k), &DataType::Float64))
+        .collect::<Result<_, _>>()?;
+    let metrics: Vec<&Float64Array> = metrics
+        .iter()
+        .map(|a| a.as_primitive::<Float64Type>())
         .collect();
-    let perf = batch.column(6 + N_METRICS).as_primitive::<Int64Type>();
-    let throttle = batch.column(7 + N_METRICS).as_primitive::<Int64Type>();
+    let perf = cast(batch.column(6 + N_METRICS), &DataType::Int64)?;
+    let perf = perf.as_primitive::<Int64Type>();
+    let throttle = cast(batch.column(7 + N_METRICS), &DataType::Int64)?;
+    let throttle = throttle.as_primitive::<Int64Type>();
     let opt_f = |a: &Float64Array, r: usize| (!a.is_null(r)).then(|| a.value(r));
     let opt_i = |a: &Int64Array, r: usize| (!a.is_null(r)).then(|| a.value(r));
 
-    let mut current: Option<(String, String)> = None;
+    // Rows come grouped by GPU: look the GPU up only when it changes.
+    let mut current: Option<usize> = None;
     let mut reading = Reading::default();
     for r in 0..batch.num_rows() {
         if time.is_null(r) || host.is_null(r) || gpu.is_null(r) {
             continue;
         }
         let (h, g) = (host.value(r), gpu.value(r));
-        if current
-            .as_ref()
-            .is_none_or(|(ch, cg)| ch.as_str() != h || cg.as_str() != g)
-        {
-            current = Some((h.to_string(), g.to_string()));
+        let same = current.is_some_and(|i| gpus.days[i].host == h && gpus.days[i].gpu == g);
+        if !same {
+            let key = (h.to_string(), g.to_string());
+            current = Some(match gpus.index.get(&key) {
+                Some(i) => *i,
+                None => {
+                    gpus.days.push(GpuDay::new(h, g, day_start_us));
+                    gpus.index.insert(key, gpus.days.len() - 1);
+                    gpus.days.len() - 1
+                }
+            });
         }
-        let Some(key) = current.as_ref() else {
-            continue;
-        };
-        let acc = match gpus.get_mut(key) {
-            Some(a) => a,
-            None => gpus
-                .entry(key.clone())
-                .or_insert_with(|| GpuDay::new(h, g, day_start_us)),
-        };
+        let Some(i) = current else { continue };
+        let acc = &mut gpus.days[i];
         if acc.gpu_name.is_none() && !name.is_null(r) {
             acc.gpu_name = Some(name.value(r).to_string());
         }

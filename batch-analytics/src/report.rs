@@ -199,17 +199,35 @@ fn nice_max(v: f64) -> f64 {
     10.0 * mag
 }
 
-/// Daily curves: one chart per metric, one line per GPU, 5-minute means.
+/// Daily curves: one chart per metric, one line per GPU, 1-minute means, the time
+/// axis zoomed to the whole hours that hold data.
 fn curves(h: &mut String, day: &DayResult) {
     let drawn: Vec<&GpuDay> = day.gpus.iter().take(MAX_DRAWN).collect();
-    h.push_str("<section><h2>Daily curves</h2><p class=\"note\">5-minute means over the UTC day; breaks where a GPU logged nothing.</p>");
+    let used = |j: usize| {
+        drawn
+            .iter()
+            .any(|g| g.curve[j].counts.iter().any(|c| *c > 0))
+    };
+    let first = (0..CURVE_BUCKETS).find(|j| used(*j)).unwrap_or(0);
+    let last = (0..CURVE_BUCKETS)
+        .rev()
+        .find(|j| used(*j))
+        .unwrap_or(CURVE_BUCKETS - 1);
+    let (from, to) = (first / 60 * 60, ((last / 60) + 1) * 60);
+    let span_h = (to - from) / 60;
+    let _ = write!(
+        h,
+        "<section><h2>Daily curves</h2><p class=\"note\">1-minute means, UTC {:02}:00–{:02}:00 (the hours with data); breaks where a GPU logged nothing.</p>",
+        from / 60,
+        to / 60
+    );
     legend(h, &drawn);
     h.push_str("<div class=\"grid\">");
     for (k, (title, unit)) in [("GPU temperature", "°C"), ("GPU load", "%"), ("Power", "W")]
         .iter()
         .enumerate()
     {
-        let (w, ht, l, r, t, b) = (440.0, 200.0, 40.0, 10.0, 22.0, 24.0);
+        let (w, ht, l, r, t, b) = (440.0, 210.0, 40.0, 22.0, 24.0, 24.0);
         let mut max: f64 = 0.0;
         let mut min: f64 = f64::INFINITY;
         for g in &drawn {
@@ -226,12 +244,13 @@ fn curves(h: &mut String, day: &DayResult) {
         } else {
             (min / 10.0).floor() * 10.0
         };
+        // Four grid steps of a round size.
         let hi = if k == 1 {
             100.0
         } else {
-            nice_max(max).max(lo + 1.0)
+            lo + 4.0 * nice_max(((max - lo) / 4.0).max(0.25))
         };
-        let x = |i: usize| l + (w - l - r) * i as f64 / CURVE_BUCKETS as f64;
+        let x = |j: usize| l + (w - l - r) * (j as f64 - from as f64) / (to - from) as f64;
         let y = |v: f64| t + (ht - t - b) * (1.0 - (v - lo) / (hi - lo));
         let _ = write!(
             h,
@@ -251,15 +270,30 @@ fn curves(h: &mut String, day: &DayResult) {
                 y0 = y(v)
             );
         }
-        for hour in (0..=24).step_by(3) {
-            let xx = x(hour * 12);
+        // About six time labels: every 10 min for a short day, else whole hours.
+        let step = if span_h <= 1 {
+            10
+        } else if span_h <= 3 {
+            30
+        } else {
+            span_h.div_ceil(6) * 60
+        };
+        let mut m = from;
+        while m <= to {
             let _ = write!(
                 h,
-                "<text x=\"{xx:.1}\" y=\"{}\" text-anchor=\"middle\">{hour:02}h</text>",
-                ht - 6.0
+                "<line x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{t}\" y2=\"{}\" stroke=\"#f2f4f7\"/>\
+                 <text x=\"{xx:.1}\" y=\"{}\" text-anchor=\"middle\">{:02}:{:02}</text>",
+                ht - b,
+                ht - 6.0,
+                (m / 60) % 24,
+                m % 60,
+                xx = x(m)
             );
+            m += step;
         }
         for (i, g) in drawn.iter().enumerate() {
+            let colour = PALETTE[i % PALETTE.len()];
             let mut path = String::new();
             let mut pen = false;
             for (j, p) in g.curve.iter().enumerate() {
@@ -272,17 +306,16 @@ fn curves(h: &mut String, day: &DayResult) {
                     path,
                     "{}{:.1},{:.1} ",
                     if pen { "L" } else { "M" },
-                    x(j) + 0.5,
+                    x(j),
                     y(v)
                 );
                 pen = true;
             }
             let _ = write!(
                 h,
-                "<path d=\"{path}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\" stroke-linejoin=\"round\"/>",
-                PALETTE[i % PALETTE.len()]
+                "<path d=\"{path}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" stroke-linejoin=\"round\"/>"
             );
-            // Lone points (a bucket between two empty ones) would be invisible as paths.
+            // Lone points (a minute between two empty ones) would be invisible as paths.
             for (j, p) in g.curve.iter().enumerate() {
                 let alone = p.counts[k] > 0
                     && (j == 0 || g.curve[j - 1].counts[k] == 0)
@@ -291,10 +324,9 @@ fn curves(h: &mut String, day: &DayResult) {
                     let v = p.sums[k] / f64::from(p.counts[k]);
                     let _ = write!(
                         h,
-                        "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2\" fill=\"{}\"/>",
-                        x(j) + 0.5,
-                        y(v),
-                        PALETTE[i % PALETTE.len()]
+                        "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2\" fill=\"{colour}\"/>",
+                        x(j),
+                        y(v)
                     );
                 }
             }
@@ -379,7 +411,7 @@ fn heat(v: f64) -> String {
 fn heatmaps(h: &mut String, day: &DayResult) {
     let _ = write!(
         h,
-        "<section><h2>Hourly pattern</h2><p class=\"note\">Mean per hour of day in {} (DST-aware: a skipped hour stays empty, a repeated hour holds both). Empty cells: no samples.</p><div class=\"grid\">",
+        "<section><h2>Hourly pattern</h2><p class=\"note\">Mean per hour of day in {} (DST-aware: a skipped hour stays empty, a repeated hour holds both). Empty cells: no samples.</p><div>",
         esc(day.options.timezone.name())
     );
     let temps: Vec<f64> = day
@@ -397,12 +429,37 @@ fn heatmaps(h: &mut String, day: &DayResult) {
         temps.iter().copied().fold(f64::NEG_INFINITY, f64::max),
     );
     for (title, pick) in [("GPU load (%)", 0), ("GPU temperature (°C)", 1)] {
-        let (cell, l, t) = (26.0, 150.0, 30.0);
+        let (cell, l, t) = (26.0, 150.0, 46.0);
         let w = l + cell * 24.0 + 4.0;
         let ht = t + cell * day.gpus.len() as f64 + 6.0;
         let _ = write!(
             h,
-            "<svg viewBox=\"0 0 {w} {ht}\" width=\"100%\"><text x=\"0\" y=\"12\" style=\"font-weight:600;fill:#1d2330\">{title}</text>"
+            "<svg viewBox=\"0 0 {w} {ht}\" width=\"{w}\" style=\"max-width:100%;display:block;margin-bottom:10px\"><text x=\"0\" y=\"14\" style=\"font-weight:600;fill:#1d2330\">{title}</text>"
+        );
+        // Colour scale: ten steps from the lowest to the highest value drawn.
+        let (lo, hi) = if pick == 0 {
+            (0.0, 100.0)
+        } else {
+            (tmin, tmax)
+        };
+        let x0 = w - 4.0 - 10.0 * 16.0;
+        for step in 0..10 {
+            let _ = write!(
+                h,
+                "<rect x=\"{:.1}\" y=\"4\" width=\"16\" height=\"10\" fill=\"{}\"/>",
+                x0 + 16.0 * f64::from(step),
+                heat((f64::from(step) + 0.5) / 10.0)
+            );
+        }
+        let _ = write!(
+            h,
+            "<text x=\"{:.1}\" y=\"13\" text-anchor=\"end\">{}</text><text x=\"{x0:.1}\" y=\"26\">hour of day →</text>",
+            x0 - 4.0,
+            if lo.is_finite() && hi.is_finite() {
+                format!("{lo:.0} … {hi:.0}")
+            } else {
+                String::new()
+            }
         );
         for hour in 0..24 {
             let _ = write!(
@@ -572,7 +629,8 @@ fn correlations(h: &mut String, day: &DayResult) {
     #[allow(clippy::needless_range_loop)] // i and j index both the grid and the pairs
     for g in day.gpus.iter().take(MAX_DRAWN) {
         let (cell, l, t) = (34.0, 70.0, 70.0);
-        let w = l + cell * N_METRICS as f64 + 4.0;
+        // Room on the right for the last rotated column label.
+        let w = l + cell * N_METRICS as f64 + 44.0;
         let ht = t + cell * N_METRICS as f64 + 4.0;
         let _ = write!(
             h,
@@ -612,10 +670,15 @@ fn correlations(h: &mut String, day: &DayResult) {
                         Correlation::Skipped(why) => ("#d0d5dd".to_string(), "·".into(), why),
                     }
                 };
+                // Dark cells (|r| > 0.6) get light text.
+                let ink = match text.parse::<f64>() {
+                    Ok(r) if r.abs() > 0.6 => "#ffffff",
+                    _ => "#1d2330",
+                };
                 let _ = write!(
                     h,
                     "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\"><title>{}</title></rect>\
-                     <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" style=\"font-size:9px;fill:#1d2330\">{text}</text>",
+                     <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" style=\"font-size:9px;fill:{ink}\">{text}</text>",
                     cell - 1.0,
                     cell - 1.0,
                     esc(&tip),

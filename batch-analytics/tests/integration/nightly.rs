@@ -567,3 +567,141 @@ async fn range_and_cli_flags() {
         "--date excludes a range"
     );
 }
+
+fn anomaly(
+    id: &str,
+    state: gpustream::AnomalyState,
+    rule: &str,
+    severity: gpustream::Severity,
+    at_time: &str,
+    started: &str,
+    value: f64,
+) -> gpustream::AnomalyEvent {
+    gpustream::AnomalyEvent {
+        event_id: format!("{id}-{}", state.as_str()),
+        anomaly_id: id.into(),
+        state,
+        rule: rule.into(),
+        severity,
+        host: "h1".into(),
+        gpu: "gpu0".into(),
+        gpu_index: 0,
+        source: Source::Sim,
+        session: "s".into(),
+        event_time: at(at_time),
+        started_at: at(started),
+        metric: Some("gpu_temp_c".into()),
+        value: Some(value),
+        threshold: Some(85.0),
+        message: "test".into(),
+        sample_event_id: "x".into(),
+    }
+}
+
+#[tokio::test]
+async fn anomaly_summary_counts_and_durations() {
+    use gpustream::{AnomalyState::*, Severity::*};
+    let (_dir, lake) = new_lake();
+    let s = [reading(
+        "gpu0",
+        "s",
+        at("2024-05-04T10:00:00Z"),
+        1,
+        &[(Metric::GpuTemp, 90.0)],
+    )];
+    publish_by_hour(&lake, "one", &s).await;
+    // gpu_temp_high: one episode of 300 s, one of 60 s, one still open at the end of the
+    // day; power_high: one episode resolved after 30 s.
+    let events = [
+        anomaly(
+            "a",
+            Firing,
+            "gpu_temp_high",
+            Warning,
+            "2024-05-04T10:00:00Z",
+            "2024-05-04T10:00:00Z",
+            86.0,
+        ),
+        anomaly(
+            "a",
+            Resolved,
+            "gpu_temp_high",
+            Warning,
+            "2024-05-04T10:05:00Z",
+            "2024-05-04T10:00:00Z",
+            84.0,
+        ),
+        anomaly(
+            "b",
+            Firing,
+            "gpu_temp_high",
+            Warning,
+            "2024-05-04T12:00:00Z",
+            "2024-05-04T12:00:00Z",
+            91.0,
+        ),
+        anomaly(
+            "b",
+            Resolved,
+            "gpu_temp_high",
+            Warning,
+            "2024-05-04T12:01:00Z",
+            "2024-05-04T12:00:00Z",
+            80.0,
+        ),
+        anomaly(
+            "c",
+            Firing,
+            "gpu_temp_high",
+            Warning,
+            "2024-05-04T23:00:00Z",
+            "2024-05-04T23:00:00Z",
+            88.0,
+        ),
+        anomaly(
+            "d",
+            Firing,
+            "power_high",
+            Critical,
+            "2024-05-04T09:00:00Z",
+            "2024-05-04T09:00:00Z",
+            400.0,
+        ),
+        anomaly(
+            "d",
+            Resolved,
+            "power_high",
+            Critical,
+            "2024-05-04T09:00:30Z",
+            "2024-05-04T09:00:00Z",
+            300.0,
+        ),
+    ];
+    let batch = gpustream::columnar::anomalies_to_batch(&events).expect("batch");
+    lake.publish(
+        "anomalies/date=2024-05-04/hour=10/a.parquet",
+        encode_parquet(&[batch]).expect("encode"),
+    )
+    .await
+    .expect("publish");
+    let out = run(&lake, "2024-05-04", AnalysisOptions::default()).await;
+    let a = table(&out, "anomaly_summary");
+    assert_eq!(
+        strings(&a, "rule"),
+        vec![Some("gpu_temp_high".into()), Some("power_high".into())]
+    );
+    assert_eq!(
+        strings(&a, "severity"),
+        vec![Some("warning".into()), Some("critical".into())]
+    );
+    assert_eq!(ints(&a, "episodes"), vec![Some(3), Some(1)]);
+    assert_eq!(ints(&a, "fired"), vec![Some(3), Some(1)]);
+    assert_eq!(ints(&a, "resolved"), vec![Some(2), Some(1)]);
+    assert_eq!(ints(&a, "open_at_end"), vec![Some(1), Some(0)]);
+    close(floats(&a, "total_duration_s")[0], 360.0);
+    close(floats(&a, "mean_duration_s")[0], 180.0);
+    close(floats(&a, "max_duration_s")[0], 300.0);
+    close(floats(&a, "max_value")[0], 91.0);
+    close(floats(&a, "total_duration_s")[1], 30.0);
+    assert!(out.report_html.contains("power_high"));
+}
