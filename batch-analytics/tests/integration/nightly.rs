@@ -136,6 +136,16 @@ async fn energy_of_300_w_for_an_hour_with_a_gap_and_a_second_session() {
         ));
     }
     publish_by_hour(&lake, "energy", &samples).await;
+    // Unreadable files of another day: the run must not even open them (partition
+    // pruning on samples and anomalies).
+    for table in ["samples", "anomalies"] {
+        lake.publish(
+            &format!("{table}/date=2024-05-02/hour=00/garbage.parquet"),
+            b"not parquet".to_vec().into(),
+        )
+        .await
+        .expect("garbage");
+    }
     let out = run(&lake, "2024-05-01", AnalysisOptions::default()).await;
     let b = table(&out, "daily_gpu");
     assert_eq!(ints(&b, "samples"), vec![Some(3601 - 599 + 10)]);
