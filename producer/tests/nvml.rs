@@ -181,10 +181,15 @@ fn ticks_every_100_ms_on_an_absolute_clock() {
     let (samples, _, report) = run(&mut fake, &opts(100, 20));
     let took = t.elapsed();
     // 20 ticks: the last is due 1.9 s after the first; reads of 14 ms per tick must not
-    // add up into drift.
+    // add up into drift. (On a loaded machine a late wake-up may skip a tick; it is then
+    // counted, and the schedule still holds.)
+    let missed = report.missed_ticks as u32;
     assert!(took >= Duration::from_millis(1900), "{took:?}");
-    assert!(took < Duration::from_millis(2300), "{took:?}");
-    assert_eq!(report.missed_ticks, 0);
+    assert!(
+        took < Duration::from_millis(2300) + Duration::from_millis(100) * missed,
+        "{took:?}"
+    );
+    assert!(missed <= 2, "{report}");
     assert_eq!(samples.len(), 40);
     for gpu in ["GPU-0000", "GPU-0001"] {
         let mine: Vec<&Sample> = samples.iter().filter(|s| s.gpu == gpu).collect();
@@ -192,9 +197,13 @@ fn ticks_every_100_ms_on_an_absolute_clock() {
             mine.iter().map(|s| s.seq).collect::<Vec<_>>(),
             (0..20).collect::<Vec<_>>()
         );
+        let mut gaps = 0;
         for w in mine.windows(2) {
-            assert_eq!((w[1].event_time - w[0].event_time).num_milliseconds(), 100);
+            let ms = (w[1].event_time - w[0].event_time).num_milliseconds();
+            assert!(ms >= 100 && ms % 100 == 0, "{ms}");
+            gaps += ms / 100 - 1;
         }
+        assert_eq!(gaps, i64::from(missed), "every gap is a counted skip");
     }
     assert!(
         samples
