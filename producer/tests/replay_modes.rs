@@ -228,3 +228,40 @@ fn delivery_failures_are_counted_not_dropped() {
         .to_string();
     assert!(err.contains("brotli") && err.contains("zstd"), "{err}");
 }
+
+#[test]
+fn simulate_write_gpuz_still_writes_a_log_that_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, seed: &str| {
+        let path = dir.path().join(name);
+        let out = support::producer_bin()
+            .args(["simulate", "--write-gpuz"])
+            .arg(&path)
+            .args(["--seed", seed, "--sessions", "3", "--samples", "120"])
+            .args(["--start", "2025-03-14 09:00:00"])
+            .output()
+            .expect("run producer");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(path).unwrap()
+    };
+    let a = write("a.txt", "4");
+    assert_eq!(a, write("b.txt", "4"), "same seed, same bytes");
+    assert_ne!(a, write("c.txt", "5"));
+    let log = parse_log(
+        "a.txt",
+        &a,
+        &input(ADA, "sim").identity,
+        &ParseOptions::default(),
+    );
+    assert_eq!(log.summary.headers, 3);
+    assert_eq!(log.samples.len(), 360);
+    assert_eq!(log.summary.skipped_total(), 0);
+    assert_eq!(
+        log.samples[0].event_time,
+        Utc.with_ymd_and_hms(2025, 3, 14, 9, 0, 0).unwrap()
+    );
+}
