@@ -111,19 +111,54 @@ impl Serialize for Metrics {
 
 impl<'de> Deserialize<'de> for Metrics {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = BTreeMap::<std::borrow::Cow<'de, str>, f64>::deserialize(d)?;
-        let mut out = Metrics::default();
-        for (name, value) in raw {
-            let metric = Metric::from_column(&name)
-                .ok_or_else(|| serde::de::Error::custom(format!("unknown metric `{name}`")))?;
-            if !value.is_finite() {
-                return Err(serde::de::Error::custom(format!(
-                    "metric `{name}` is not finite"
-                )));
+        // Straight into the slots: no intermediate map, and names borrowed from the
+        // payload (serde's `Cow<str>` always allocates) on the decode hot path.
+        struct Name<'a>(std::borrow::Cow<'a, str>);
+        impl<'de> Deserialize<'de> for Name<'de> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Name<'de>;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a metric column name")
+                    }
+                    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+                        Ok(Name(std::borrow::Cow::Borrowed(v)))
+                    }
+                    fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+                        Ok(Name(std::borrow::Cow::Owned(v.to_string())))
+                    }
+                }
+                d.deserialize_str(V)
             }
-            out.set(metric, value);
         }
-        Ok(out)
+        struct Slots;
+        impl<'de> serde::de::Visitor<'de> for Slots {
+            type Value = Metrics;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of metric column names to numbers")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Metrics, A::Error> {
+                let mut out = Metrics::default();
+                while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
+                    let value: f64 = map.next_value()?;
+                    let metric = Metric::from_column(&name).ok_or_else(|| {
+                        serde::de::Error::custom(format!("unknown metric `{name}`"))
+                    })?;
+                    if !value.is_finite() {
+                        return Err(serde::de::Error::custom(format!(
+                            "metric `{name}` is not finite"
+                        )));
+                    }
+                    out.set(metric, value);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Slots)
     }
 }
 

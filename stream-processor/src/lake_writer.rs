@@ -75,6 +75,62 @@ pub struct Range<'a> {
     pub closing: bool,
 }
 
+/// Sample rows of one offset range, buffered as Arrow columns per UTC hour partition.
+///
+/// Columns hold a sample in a fraction of the memory of a [`Sample`] (whose metric
+/// slots alone are ~1 KB), which is what keeps the processor's memory bounded.
+#[derive(Default)]
+pub struct SampleRows {
+    // Keyed by the hour number: formatting a partition name per sample cost more than
+    // building its row.
+    by_hour: BTreeMap<i64, (String, SampleBatchBuilder)>,
+    rows: usize,
+}
+
+impl SampleRows {
+    /// Appends a sample to its hour's columns.
+    pub fn push(&mut self, s: &Sample) {
+        self.by_hour
+            .entry(s.event_time.timestamp().div_euclid(3600))
+            .or_insert_with(|| (event_partition(s.event_time), SampleBatchBuilder::default()))
+            .1
+            .push(s);
+        self.rows += 1;
+    }
+
+    /// Rows buffered.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Encodes one zstd Parquet file per hour partition: `(partition directory, rows,
+    /// file bytes)`, in partition order. The buffer is left empty.
+    pub fn encode(&mut self) -> Result<Vec<(String, u64, bytes::Bytes)>> {
+        let mut out = Vec::with_capacity(self.by_hour.len());
+        for (_, (partition, mut builder)) in std::mem::take(&mut self.by_hour) {
+            let rows = builder.len() as u64;
+            out.push((partition, rows, encode_parquet(&[builder.finish()?])?));
+        }
+        self.rows = 0;
+        Ok(out)
+    }
+}
+
+/// Encodes samples as one zstd Parquet file per UTC hour partition (see
+/// [`SampleRows::encode`]).
+pub fn encode_samples(samples: &[Sample]) -> Result<Vec<(String, u64, bytes::Bytes)>> {
+    let mut rows = SampleRows::default();
+    for s in samples {
+        rows.push(s);
+    }
+    rows.encode()
+}
+
 /// Writes samples, anomalies and rollups of one partition's offset range `[first, last]`.
 pub async fn write_range(
     lake: &Lake,
@@ -83,24 +139,27 @@ pub async fn write_range(
     anomalies: &[AnomalyEvent],
     rollups: &[Rollup],
 ) -> Result<WriteStats> {
+    write_encoded_range(lake, range, &encode_samples(samples)?, anomalies, rollups).await
+}
+
+/// [`write_range`] with the sample files already encoded (by [`SampleRows::encode`]), so
+/// a retried flush publishes the very same bytes.
+pub async fn write_encoded_range(
+    lake: &Lake,
+    range: &Range<'_>,
+    sample_files: &[(String, u64, bytes::Bytes)],
+    anomalies: &[AnomalyEvent],
+    rollups: &[Rollup],
+) -> Result<WriteStats> {
     let name = file_name(range.topic, range.partition, range.first, range.last);
     let mut stats = WriteStats::default();
 
-    let mut by_date: BTreeMap<String, SampleBatchBuilder> = BTreeMap::new();
-    for s in samples {
-        by_date
-            .entry(event_partition(s.event_time))
-            .or_default()
-            .push(s);
-    }
-    for (date, mut builder) in by_date {
-        let rows = builder.len() as u64;
-        let bytes = encode_parquet(&[builder.finish()?])?;
+    for (date, rows, bytes) in sample_files {
         put(
             lake,
             &format!("{SAMPLES_TABLE}/{date}/{name}"),
-            bytes,
-            rows,
+            bytes.clone(),
+            *rows,
             &mut stats,
         )
         .await?;

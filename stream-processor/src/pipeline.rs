@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use gpustream::AnomalyEvent;
 use gpustream::lake::Lake;
 use gpustream::rollup::Rollup;
-use gpustream::{AnomalyEvent, Sample};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -14,7 +14,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::detect::Detector;
 use crate::error::{Error, Result};
-use crate::lake_writer::write_range;
+use crate::lake_writer::write_encoded_range;
 use crate::metrics::ProcessorMetrics;
 use crate::progress::{PartitionProgress, ProgressStore};
 use crate::rollups::{RollupConfig, Windower};
@@ -65,7 +65,10 @@ pub struct RunStats {
 struct PartitionBuffer {
     first: i64,
     last: i64,
-    samples: Vec<Sample>,
+    /// Sample rows as Arrow columns: a decoded `Sample` is ~1 KB, its row far less.
+    samples: crate::lake_writer::SampleRows,
+    /// The range's sample files once encoded: a retried flush publishes the same bytes.
+    encoded: Option<Vec<(String, u64, bytes::Bytes)>>,
     anomalies: Vec<AnomalyEvent>,
     rollups: Vec<Rollup>,
     /// Rollups closed without a new message (idle GPU, shutdown): the range is the last
@@ -135,6 +138,9 @@ impl Processor {
         let rebalanced = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let consumer: StreamConsumer<RebalanceFlag> =
             gpustream::kafka::consumer_config(&cfg.brokers, &cfg.group)
+                // librdkafka prefetches up to 64 MiB by default: more than the buffers
+                // themselves. 16 MiB still keeps a fetch ahead of the processor.
+                .set("queued.max.messages.kbytes", PREFETCH_KBYTES)
                 .create_with_context(RebalanceFlag(rebalanced.clone()))?;
         consumer.subscribe(&[&cfg.topic])?;
         let producer: FutureProducer = gpustream::kafka::producer_config(&cfg.brokers).create()?;
@@ -339,7 +345,7 @@ impl Processor {
                     self.metrics.late.inc();
                 }
                 buf.rollups.extend(self.closed.drain(..).map(|(_, r)| r));
-                buf.samples.push(sample);
+                buf.samples.push(&sample);
                 self.buffered += 1;
                 self.metrics.buffered.set(self.buffered as i64);
             }
@@ -458,6 +464,11 @@ impl Processor {
             .map(|(p, _)| *p)
             .collect();
         for partition in ready {
+            if let Some(b) = self.buffers.get_mut(&partition)
+                && b.encoded.is_none()
+            {
+                b.encoded = Some(b.samples.encode()?);
+            }
             let Some(buf) = self.buffers.get(&partition) else {
                 continue;
             };
@@ -476,10 +487,10 @@ impl Processor {
                 last: buf.last,
                 closing: buf.closing,
             };
-            let stats = write_range(
+            let stats = write_encoded_range(
                 &self.lake,
                 &range,
-                &buf.samples,
+                buf.encoded.as_deref().unwrap_or_default(),
                 &buf.anomalies,
                 &buf.rollups,
             )
@@ -535,8 +546,12 @@ impl Processor {
     }
 }
 
-/// Default of [`Processor::with_flush_bytes`]: 32 MiB of message payloads.
-pub const DEFAULT_FLUSH_BYTES: usize = 32 << 20;
+/// Default of [`Processor::with_flush_bytes`]: 16 MiB of message payloads, which keeps
+/// the process under 150 MB while it catches up on a backlog (see BENCHMARKS.md).
+pub const DEFAULT_FLUSH_BYTES: usize = 16 << 20;
+
+/// librdkafka's `queued.max.messages.kbytes` for the processor's consumer.
+const PREFETCH_KBYTES: &str = "16384";
 
 /// How often the consumer lag is measured against the broker.
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
@@ -641,8 +656,11 @@ fn measure_lag(
     Ok(seen)
 }
 
-/// Sends keyed JSON records to `topic` and waits for each acknowledgement (nothing when
+/// Sends keyed JSON records to `topic` and waits for every acknowledgement (nothing when
 /// the topic is disabled with an empty name).
+///
+/// All records are queued before the first acknowledgement is awaited: one round trip
+/// per record would cap a flush at a few hundred records per second.
 async fn send_json<T: serde::Serialize>(
     producer: &FutureProducer,
     topic: &str,
@@ -651,13 +669,21 @@ async fn send_json<T: serde::Serialize>(
     if topic.is_empty() {
         return Ok(());
     }
-    for (key, value) in records {
-        let payload = serde_json::to_vec(&value).map_err(|e| Error::Config(e.to_string()))?;
-        let record = FutureRecord::to(topic).key(&key).payload(&payload);
-        producer
-            .send(record, Duration::from_secs(30))
-            .await
-            .map_err(|(e, _)| Error::Kafka(e))?;
-    }
+    let encoded = records
+        .map(|(key, value)| {
+            serde_json::to_vec(&value)
+                .map(|payload| (key, payload))
+                .map_err(|e| Error::Config(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let deliveries = encoded.iter().map(|(key, payload)| {
+        producer.send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(30),
+        )
+    });
+    futures::future::try_join_all(deliveries)
+        .await
+        .map_err(|(e, _)| Error::Kafka(e))?;
     Ok(())
 }
