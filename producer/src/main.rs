@@ -315,8 +315,10 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
             });
         }
     }
-    if args.speed < 0.0 || !args.speed.is_finite() {
-        bail!("--speed must be 0 (as fast as possible) or a positive multiple of real time");
+    if !valid_speed(args.speed) {
+        bail!(
+            "--speed must be 0 (as fast as possible) or a multiple of real time from 0.001 to 1000000"
+        );
     }
     let opts = ReplayOptions {
         speed: args.speed,
@@ -363,6 +365,11 @@ fn run_replay(args: ReplayArgs) -> anyhow::Result<()> {
     };
     println!("{report}");
     check_delivered(&sink, report.sent, report.delivery)
+}
+
+/// 0, or a multiple of real time small and large enough that due times stay representable.
+fn valid_speed(speed: f64) -> bool {
+    speed == 0.0 || (1e-3..=1e6).contains(&speed)
 }
 
 /// `now`, RFC 3339, or `YYYY-MM-DD HH:MM:SS` read as UTC.
@@ -468,8 +475,10 @@ fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
     if args.interval < Duration::from_millis(1) {
         bail!("--interval must be at least 1ms");
     }
-    if args.speed < 0.0 || !args.speed.is_finite() {
-        bail!("--speed must be 0 (as fast as possible) or a positive multiple of real time");
+    if !valid_speed(args.speed) {
+        bail!(
+            "--speed must be 0 (as fast as possible) or a multiple of real time from 0.001 to 1000000"
+        );
     }
     let ticks = match (args.samples, args.duration) {
         (Some(k), _) => Some(k),

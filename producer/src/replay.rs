@@ -122,7 +122,10 @@ pub fn shift_sample(s: &mut Sample, shift: TimeDelta) {
     if shift.is_zero() {
         return;
     }
-    s.event_time += shift;
+    s.event_time = s
+        .event_time
+        .checked_add_signed(shift)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     s.session = format!(
         "{}@{:+}s",
         s.session,
@@ -192,7 +195,15 @@ pub fn replay_passes(
     };
     let mut pass = 0u64;
     'passes: while passes.count.is_none_or(|n| pass < n) {
-        let shift = base_shift + period * (pass as i32);
+        let shift = i32::try_from(pass)
+            .ok()
+            .and_then(|p| period.checked_mul(p))
+            .and_then(|p| base_shift.checked_add(&p))
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "pass {pass}: event times beyond what can be represented"
+                ))
+            })?;
         report.passes += 1;
         for input in inputs {
             let name = input.path.display().to_string();

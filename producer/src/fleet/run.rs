@@ -73,7 +73,14 @@ pub fn run_fleet(
     'run: while opts.ticks.is_none_or(|n| report.ticks < n) {
         if opts.speed > 0.0 {
             // Due time from one absolute start: a late wake-up never accumulates drift.
-            let due = started + interval.mul_f64(report.ticks as f64 / opts.speed);
+            let offset = interval.as_secs_f64() * report.ticks as f64 / opts.speed;
+            let Some(due) = Duration::try_from_secs_f64(offset)
+                .ok()
+                .and_then(|d| started.checked_add(d))
+            else {
+                // Further away than a clock can express: nothing left to pace.
+                break 'run;
+            };
             while let Some(left) = due.checked_duration_since(Instant::now()) {
                 if stop.load(Ordering::Relaxed) {
                     report.interrupted = true;
