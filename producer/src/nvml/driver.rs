@@ -167,8 +167,7 @@ impl GpuBackend for NvmlBackend {
             pcie_tx_kbps: ok(d.pcie_throughput(PcieUtilCounter::Send)),
             pcie_rx_kbps: ok(d.pcie_throughput(PcieUtilCounter::Receive)),
             retired_pages: retired,
-            // nvml-wrapper 0.13 has no safe binding of nvmlDeviceGetRemappedRows.
-            remapped_rows: None,
+            remapped_rows: remapped_rows(self.nvml, &d),
         })
     }
 
@@ -185,6 +184,19 @@ impl GpuBackend for NvmlBackend {
         }
         out
     }
+}
+
+/// Corrected + uncorrected remapped rows (Ampere and later; `None` where unsupported).
+/// nvml-wrapper 0.13 has no safe binding of `nvmlDeviceGetRemappedRows`, so this one call
+/// goes through the raw symbol it loaded.
+fn remapped_rows(nvml: &Nvml, d: &Device<'_>) -> Option<u64> {
+    let f = nvml.lib().nvmlDeviceGetRemappedRows.as_ref().ok()?;
+    let (mut corr, mut unc, mut pending, mut failed) = (0u32, 0u32, 0u32, 0u32);
+    // SAFETY: `d` is a live handle of this initialised NVML, and the four out-pointers
+    // point to locals that outlive the call, as the NVML API requires.
+    let rc = unsafe { f(d.handle(), &mut corr, &mut unc, &mut pending, &mut failed) };
+    // 0 = NVML_SUCCESS; anything else (not supported, lost) leaves the field absent.
+    (rc == 0).then(|| u64::from(corr) + u64::from(unc))
 }
 
 fn classify(e: NvmlError) -> ReadError {
