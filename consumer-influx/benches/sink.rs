@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 const GPUS: u32 = 16;
 const PER_GPU: u64 = 12_500;
 const BATCH: usize = 5_000;
-const ROUNDS: usize = 2;
+const ROUNDS: usize = 4;
 const LATENCY_RATE: u64 = 200;
 const LATENCY_SECONDS: u64 = 30;
 
@@ -205,13 +205,44 @@ fn sink_config(brokers: &str, topic: &str, url: &str, db: &str) -> SinkConfig {
     c
 }
 
-/// Rows/s of the sink from its first consumed message to its last written point.
-async fn sink(brokers: &str, influx: &Influx, db: &str, samples: &[Sample]) -> f64 {
+/// Messages/s a bare consumer (same client settings, no group) reads `n` messages of
+/// `topic` at: the most the broker lets any sink consume.
+fn bare_read(brokers: &str, topic: &str, n: usize) -> f64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer as _};
+    let consumer: BaseConsumer = gpustream::kafka::consumer_config(brokers, "bench-bare")
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..4 {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut read = 0;
+    let mut started = None;
+    while read < n {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            started.get_or_insert_with(Instant::now);
+            read += 1;
+        }
+    }
+    n as f64 / started.map_or(f64::NAN, |s| s.elapsed().as_secs_f64())
+}
+
+/// Rows/s of the sink from its first consumed message to its last written point, and
+/// what a bare consumer reads the same topic at.
+async fn sink(brokers: &str, influx: &Influx, db: &str, samples: &[Sample]) -> (f64, f64) {
     let topic = format!("bench-sink-{}", Utc::now().timestamp_micros());
     gpustream::kafka::ensure_topics(brokers, &[(&topic, 4)])
         .await
         .expect("topic");
     produce(brokers, &topic, samples).await;
+    let bare = tokio::task::spawn_blocking({
+        let (brokers, topic, n) = (brokers.to_string(), topic.clone(), samples.len());
+        move || bare_read(&brokers, &topic, n)
+    })
+    .await
+    .expect("bare read");
     let metrics = SinkMetrics::unregistered().expect("metrics");
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(consumer_influx::run(
@@ -231,7 +262,7 @@ async fn sink(brokers: &str, influx: &Influx, db: &str, samples: &[Sample]) -> f
     let elapsed = started.elapsed();
     shutdown.cancel();
     run.await.expect("join").expect("sink run");
-    n as f64 / elapsed.as_secs_f64()
+    (n as f64 / elapsed.as_secs_f64(), bare)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -334,11 +365,19 @@ async fn main() {
     let mut best_ceiling: f64 = 0.0;
     let mut best_sink: f64 = 0.0;
     for round in 0..ROUNDS {
-        // Distinct hosts: each run writes new series, as the other did.
-        let c = ceiling(&influx, &db, &fleet(&format!("ceiling-{round}"))).await;
-        let s = sink(&brokers, &influx, &db, &fleet(&format!("sink-{round}"))).await;
+        // Distinct hosts: each run writes new series, as the other did. The order
+        // alternates: InfluxDB slows down a little as the database grows.
+        let ceiling_rows = fleet(&format!("ceiling-{round}"));
+        let sink_rows = fleet(&format!("sink-{round}"));
+        let (c, (s, bare)) = if round % 2 == 0 {
+            let c = ceiling(&influx, &db, &ceiling_rows).await;
+            (c, sink(&brokers, &influx, &db, &sink_rows).await)
+        } else {
+            let s = sink(&brokers, &influx, &db, &sink_rows).await;
+            (ceiling(&influx, &db, &ceiling_rows).await, s)
+        };
         println!(
-            "round {round}: ceiling {c:>9.0} rows/s   sink {s:>9.0} rows/s   ratio {:.2}",
+            "round {round}: ceiling {c:>9.0} rows/s   sink {s:>9.0} rows/s   ratio {:.2}   (bare Kafka read {bare:.0} msg/s)",
             s / c
         );
         best_ceiling = best_ceiling.max(c);

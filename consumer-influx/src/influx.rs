@@ -334,6 +334,18 @@ impl InfluxWriter {
         deadline: Option<Instant>,
     ) -> Result<WriteOutcome> {
         let body = Bytes::from(gzip(lines.as_bytes())?);
+        self.write_gzipped(body, points, abort, deadline).await
+    }
+
+    /// [`InfluxWriter::write`] for a body already gzip-compressed (the pipeline compresses
+    /// a batch while the previous one is in flight).
+    pub async fn write_gzipped(
+        &self,
+        body: Bytes,
+        points: usize,
+        abort: &CancellationToken,
+        deadline: Option<Instant>,
+    ) -> Result<WriteOutcome> {
         let started = Instant::now();
         let mut backoff = Backoff::new(self.retry);
         let mut attempt: u32 = 0;

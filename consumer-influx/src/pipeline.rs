@@ -14,7 +14,12 @@
 //! partitions once a second batch has queued up: memory stays bounded, and consumption
 //! resumes by itself when a write gets through.
 
+use std::io::Write as _;
 use std::time::Duration;
+
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
 
 use gpustream::AnomalyEvent;
 use gpustream::service::Health;
@@ -35,6 +40,9 @@ use crate::error::{Error, Result};
 use crate::influx::{InfluxConfig, InfluxWriter, WriteOutcome};
 use crate::line_protocol;
 use crate::stats::SinkMetrics;
+
+/// How long a write may hold up a full next batch before the partitions are paused.
+const PAUSE_AFTER: Duration = Duration::from_secs(2);
 
 /// Default dead-letter topic of points InfluxDB refused.
 pub const INFLUX_DLQ_TOPIC: &str = "gpu-influx-dlq";
@@ -234,6 +242,10 @@ struct PointRef {
 struct Batch {
     /// Line protocol of the decodable messages, one line per point.
     lines: String,
+    /// `lines[..compressed]`, gzip-compressed as the lines arrive, so compression overlaps
+    /// the previous batch's write instead of delaying this one's.
+    gzip: Option<GzEncoder<Vec<u8>>>,
+    compressed: usize,
     points: Vec<PointRef>,
     messages: usize,
     /// Per topic partition: offset of the last message + 1 (what to commit).
@@ -288,8 +300,33 @@ impl Batch {
         &self.lines[start..end]
     }
 
+    /// Feeds the lines added since the last call to the compressor.
+    fn compress_new_lines(&mut self) -> Result<()> {
+        let gz = self
+            .gzip
+            .get_or_insert_with(|| GzEncoder::new(Vec::new(), Compression::fast()));
+        gz.write_all(&self.lines.as_bytes()[self.compressed..])
+            .map_err(Error::Compress)?;
+        self.compressed = self.lines.len();
+        Ok(())
+    }
+
+    /// The gzip body of every line (finishing the compression started while they arrived).
+    fn gzipped(&mut self) -> Result<Bytes> {
+        self.compress_new_lines()?;
+        let body = match self.gzip.take() {
+            Some(gz) => gz.finish().map_err(Error::Compress)?,
+            None => Vec::new(),
+        };
+        // A retried flush of this batch starts compressing from scratch.
+        self.compressed = 0;
+        Ok(Bytes::from(body))
+    }
+
     fn clear(&mut self) {
         self.lines.clear();
+        self.gzip = None;
+        self.compressed = 0;
         self.points.clear();
         self.messages = 0;
         self.next_offsets.clear();
@@ -338,6 +375,8 @@ pub async fn run(
     let writer = InfluxWriter::new(&config.influx, metrics.clone(), health)?;
     let mut client = gpustream::kafka::consumer_config(&config.brokers, &config.group);
     client.set("client.id", "consumer-influx");
+    // What librdkafka prefetches while the sink holds two batches: bounded and modest.
+    client.set("queued.max.messages.kbytes", "16384");
     let consumer: StreamConsumer<SinkContext> = client.create_with_context(SinkContext {
         metrics: metrics.clone(),
     })?;
@@ -449,12 +488,14 @@ impl Sink {
     /// commits its offsets and makes what arrived meanwhile the current batch.
     ///
     /// Kafka is polled the whole time, so the group membership survives a long InfluxDB
-    /// outage; what arrives is encoded into the next batch, and the partitions are paused
-    /// once that batch is full: at most two batches are ever held.
+    /// outage; what arrives is encoded into the next batch. Once that batch is full the
+    /// sink stops reading, and pauses the partitions if the write takes longer than
+    /// [`PAUSE_AFTER`]: at most two batches (plus librdkafka's bounded prefetch) are held.
     async fn flush(&mut self, abort: &CancellationToken, deadline: Option<Instant>) -> Result<()> {
         if self.batch.is_empty() {
             return self.resume();
         }
+        let body = self.batch.gzipped()?;
         let delivered = {
             let Sink {
                 config,
@@ -473,20 +514,30 @@ impl Sink {
                 config,
                 metrics,
                 batch,
+                body,
                 abort,
                 deadline,
             );
             tokio::pin!(work);
+            // Once the next batch is full, stop reading (librdkafka's bounded prefetch
+            // queue holds what follows). Only if the write is still not through after
+            // PAUSE_AFTER are the partitions paused and polling resumed, to stay in the
+            // group: pausing drops the prefetched messages, so doing it on every slow
+            // batch would cost a re-fetch each time.
+            let mut full_since: Option<Instant> = None;
             loop {
+                let full = next.messages >= config.batch_size;
+                if full && full_since.is_none() {
+                    full_since = Some(Instant::now());
+                }
+                let pause_at = full_since.map(|t| t + PAUSE_AFTER);
                 tokio::select! {
                     result = &mut work => break result,
-                    received = consumer.recv() => match received {
-                        Ok(msg) => {
-                            ingest(config, metrics, next, summary, &msg);
-                            if next.messages >= config.batch_size {
-                                pause(consumer, metrics, paused);
-                            }
-                        }
+                    () = sleep_until(pause_at), if full && !*paused => {
+                        pause(consumer, metrics, paused);
+                    }
+                    received = consumer.recv(), if !full || *paused => match received {
+                        Ok(msg) => ingest(config, metrics, next, summary, &msg),
                         Err(e) => tracing::warn!(error = %e, "kafka consume error"),
                     },
                 }
@@ -587,6 +638,7 @@ async fn deliver(
     config: &SinkConfig,
     metrics: &SinkMetrics,
     batch: &Batch,
+    body: Bytes,
     abort: &CancellationToken,
     deadline: Option<Instant>,
 ) -> Result<(u64, u64)> {
@@ -600,10 +652,17 @@ async fn deliver(
             continue;
         }
         let points = range.len();
-        match writer
-            .write(batch.lines_of(range.clone()), points, abort, deadline)
-            .await?
-        {
+        let outcome = if points == batch.points.len() {
+            // The whole batch: its body was compressed while it filled.
+            writer
+                .write_gzipped(body.clone(), points, abort, deadline)
+                .await?
+        } else {
+            writer
+                .write(batch.lines_of(range.clone()), points, abort, deadline)
+                .await?
+        };
+        match outcome {
             WriteOutcome::Accepted => written += points as u64,
             WriteOutcome::Rejected { status, message } if points == 1 => refused.push(Refused {
                 point: range.start,
@@ -742,6 +801,13 @@ fn ingest(
                 partition: msg.partition(),
                 offset: msg.offset(),
             });
+            if let Err(e) = batch.compress_new_lines() {
+                // In-memory compression does not fail in practice; if it ever does, the
+                // flush compresses the whole batch again from scratch.
+                tracing::warn!(error = %e, "gzip");
+                batch.gzip = None;
+                batch.compressed = 0;
+            }
             if skipped_fields > 0 {
                 metrics.fields_skipped.inc_by(skipped_fields as u64);
             }
