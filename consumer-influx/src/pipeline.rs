@@ -510,8 +510,7 @@ impl Sink {
             } = &mut *self;
             let work = deliver(
                 writer,
-                dlq.as_ref(),
-                config,
+                dlq.as_ref().zip(config.dlq_topic.as_deref()),
                 metrics,
                 batch,
                 body,
@@ -634,8 +633,7 @@ fn pause(consumer: &StreamConsumer<SinkContext>, metrics: &SinkMetrics, paused: 
 /// skipped without one). Returns (points written, points refused).
 async fn deliver(
     writer: &InfluxWriter,
-    dlq: Option<&FutureProducer>,
-    config: &SinkConfig,
+    dlq: Option<(&FutureProducer, &str)>,
     metrics: &SinkMetrics,
     batch: &Batch,
     body: Bytes,
@@ -680,9 +678,9 @@ async fn deliver(
         return Ok((written, 0));
     }
     metrics.points_rejected.inc_by(refused.len() as u64);
-    match (dlq, &config.dlq_topic) {
-        (Some(producer), Some(topic)) => dead_letter(producer, topic, batch, &refused).await?,
-        _ => {
+    match dlq {
+        Some((producer, topic)) => dead_letter(producer, topic, batch, &refused).await?,
+        None => {
             for r in &refused {
                 tracing::error!(
                     status = r.status,
