@@ -310,6 +310,30 @@ async fn committed(
         .collect()
 }
 
+async fn create_topics(env: &Env, topics: &[(&str, i32)]) {
+    bounded(
+        "create topics",
+        30,
+        gpustream::kafka::ensure_topics(&env.brokers, topics),
+    )
+    .await
+    .expect("create topics");
+}
+
+/// Creates database `db` on the test InfluxDB and returns a client for it.
+async fn new_database(env: &Env, db: &str) -> Influx {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client");
+    create_database(&http, &env.influx_url, db).await;
+    Influx {
+        http,
+        url: env.influx_url.clone(),
+        db: db.to_string(),
+    }
+}
+
 async fn create_database(http: &reqwest::Client, url: &str, db: &str) {
     let resp = http
         .post(format!("{url}/query"))
@@ -331,26 +355,8 @@ async fn samples_and_anomalies_reach_influxdb_and_offsets_follow_writes() {
     let anomalies_topic = unique("it-anomalies");
     let group = unique("it-group");
     let db = unique("it_db");
-    bounded(
-        "create topics",
-        30,
-        gpustream::kafka::ensure_topics(
-            &env.brokers,
-            &[(&topic, SAMPLE_PARTITIONS), (&anomalies_topic, 1)],
-        ),
-    )
-    .await
-    .expect("create topics");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("http client");
-    create_database(&http, &env.influx_url, &db).await;
-    let influx = Influx {
-        http,
-        url: env.influx_url.clone(),
-        db: db.clone(),
-    };
+    create_topics(&env, &[(&topic, SAMPLE_PARTITIONS), (&anomalies_topic, 1)]).await;
+    let influx = new_database(&env, &db).await;
 
     // Produce: samples of two GPUs per tricky host, garbage, anomalies.
     let producer: FutureProducer = gpustream::kafka::producer_config(&env.brokers)
@@ -576,23 +582,8 @@ async fn nothing_is_committed_while_influxdb_is_down() {
     let topic = unique("it-down");
     let group = unique("it-down-group");
     let db = unique("it_down_db");
-    bounded(
-        "create topics",
-        30,
-        gpustream::kafka::ensure_topics(&env.brokers, &[(&topic, 1)]),
-    )
-    .await
-    .expect("create topics");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("http client");
-    create_database(&http, &env.influx_url, &db).await;
-    let influx = Influx {
-        http,
-        url: env.influx_url.clone(),
-        db: db.clone(),
-    };
+    create_topics(&env, &[(&topic, 1)]).await;
+    let influx = new_database(&env, &db).await;
     let producer: FutureProducer = gpustream::kafka::producer_config(&env.brokers)
         .create()
         .expect("producer");
@@ -700,23 +691,8 @@ async fn refused_points_go_to_the_dead_letter_topic_and_the_rest_is_written() {
     let dlq = unique("it-refused-dlq");
     let group = unique("it-refused-group");
     let db = unique("it_refused_db");
-    bounded(
-        "create topics",
-        30,
-        gpustream::kafka::ensure_topics(&env.brokers, &[(&topic, 1), (&dlq, 1)]),
-    )
-    .await
-    .expect("create topics");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("http client");
-    create_database(&http, &env.influx_url, &db).await;
-    let influx = Influx {
-        http: http.clone(),
-        url: env.influx_url.clone(),
-        db: db.clone(),
-    };
+    create_topics(&env, &[(&topic, 1), (&dlq, 1)]).await;
+    let influx = new_database(&env, &db).await;
     // `conflict` exists as a string field in the samples' shard: float values are refused.
     let seed = format!(
         "gpu_samples,host=seed conflict=\"text\" {}\n",
@@ -726,7 +702,8 @@ async fn refused_points_go_to_the_dead_letter_topic_and_the_rest_is_written() {
     // DATABASE while another test drops a database: retry briefly.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let resp = http
+        let resp = influx
+            .http
             .post(format!("{}/write", env.influx_url))
             .query(&[("db", db.as_str())])
             .body(seed.clone())
@@ -818,13 +795,7 @@ async fn v2_write_api_reaches_victoria_metrics() {
     let topic = unique("it-v2");
     let group = unique("it-v2-group");
     let host = unique("v2host");
-    bounded(
-        "create topics",
-        30,
-        gpustream::kafka::ensure_topics(&env.brokers, &[(&topic, 1)]),
-    )
-    .await
-    .expect("create topics");
+    create_topics(&env, &[(&topic, 1)]).await;
     const N: u64 = 90;
     let producer: FutureProducer = gpustream::kafka::producer_config(&env.brokers)
         .create()
