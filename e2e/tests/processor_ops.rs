@@ -1,7 +1,8 @@
 //! Operating the stream processor, watched from outside the real process on the real
 //! broker: `/metrics` and `/health` over HTTP, an idle input that still flushes, late
-//! samples that still land, poison messages counted, and a SIGTERM that publishes what
-//! the processor holds and commits it.
+//! samples that still land, poison messages counted, files rolled by size, a lake outage
+//! seen on `/health` and as consumer lag and recovered without loss, and a SIGTERM that
+//! publishes what the processor holds and commits it.
 
 mod support;
 
@@ -301,4 +302,101 @@ fn files_roll_by_size_without_waiting_for_age() {
     let (ids, _) = lake_ids(lake.path());
     assert_eq!(ids.len(), expected.len());
     assert!(ids.values().all(|n| *n == 1));
+}
+
+#[test]
+fn lake_outage_shows_on_health_and_lag_then_recovers_without_loss() {
+    let Some(svc) = services("lake_outage_shows_on_health_and_lag_then_recovers_without_loss")
+    else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let topic = unique("outage");
+    rt.block_on(gpustream::kafka::ensure_topics(
+        &svc.brokers,
+        &[(&topic, 1), (&format!("{topic}-dlq"), 1)],
+    ))
+    .expect("topics");
+    let lake = tempfile::tempdir().expect("lake dir");
+    // A file where the samples table's directory must go: every publish fails (even as
+    // root), while progress records still work.
+    let blocker = lake.path().join("samples");
+    std::fs::write(&blocker, b"not a directory").expect("blocker");
+    let mut proc = Proc::start(
+        &svc.brokers,
+        &topic,
+        &unique("outage-group"),
+        lake.path().to_str().expect("utf8"),
+        &["--flush-rows", "10", "--flush-interval", "1s"],
+    );
+    proc.wait_up(Duration::from_secs(20));
+    let sender = Sender::new(&svc.brokers, &topic);
+    let mut expected = Vec::new();
+    let mut send = |from: u64, n: u64| {
+        for i in from..from + n {
+            let s = sample("g0", i, t0() + chrono::Duration::seconds(i as i64), 50.0);
+            sender.send_sample(0, &s);
+            expected.push(s.event_id);
+        }
+        sender.flush();
+    };
+    send(0, 10);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let unhealthy = loop {
+        match proc.get("/health") {
+            Some((503, body)) => break body,
+            _ if Instant::now() > deadline => panic!("/health never reported the lake failure"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert!(
+        unhealthy.contains("flush"),
+        "reason names the flush: {unhealthy}"
+    );
+    assert!(
+        metric(&proc.metrics(), "stream_processor_flush_errors_total").is_some_and(|v| v >= 1.0)
+    );
+
+    // While flushes fail nothing is committed or consumed further: the backlog shows as
+    // lag (produced in small batches: Tansu's high watermark lags by the last batch).
+    for k in 0..20 {
+        send(10 + k * 100, 100);
+    }
+    let lag = proc.wait_metric(
+        "stream_processor_consumer_lag{partition=\"0\"}",
+        Duration::from_secs(15),
+        |v| v >= 1500.0,
+    );
+    assert!(
+        lag.is_some_and(|v| v >= 1500.0),
+        "lag reports the backlog of ~2000 messages: {lag:?}"
+    );
+
+    // The lake comes back: every sample lands exactly once, health and lag recover.
+    std::fs::remove_file(&blocker).expect("remove blocker");
+    assert!(
+        wait_lake(lake.path(), expected.len(), Duration::from_secs(30)).is_some(),
+        "backlog published after the lake came back"
+    );
+    let buffered = proc.wait_metric(
+        "stream_processor_buffered_samples",
+        Duration::from_secs(5),
+        |v| v == 0.0,
+    );
+    assert_eq!(buffered, Some(0.0));
+    assert_eq!(proc.get("/health").map(|(s, _)| s), Some(200));
+    let lag = proc.wait_metric(
+        "stream_processor_consumer_lag{partition=\"0\"}",
+        Duration::from_secs(12),
+        |v| v == 0.0,
+    );
+    assert_eq!(lag, Some(0.0));
+    assert!(proc.terminate(Duration::from_secs(20)).success());
+    let (ids, strays) = lake_ids(lake.path());
+    assert!(strays.is_empty(), "{strays:?}");
+    assert_eq!(ids.len(), expected.len());
+    assert!(
+        ids.values().all(|n| *n == 1),
+        "no duplicates after the retries"
+    );
 }
