@@ -79,6 +79,13 @@ struct PartitionBuffer {
 }
 
 /// Raises a flag on every rebalance, so the loop drops what it no longer owns.
+///
+/// Rebalance callbacks run inside `recv`, and the loop checks the flag after every
+/// `recv` before it can flush, so an instance never publishes a partition it lost in a
+/// rebalance it took part in. Known limit: an instance stalled in one flush for longer
+/// than `max.poll.interval.ms` (librdkafka default 5 min) is expelled without noticing
+/// until that flush ends, and the new owner may cut the same offsets differently; the
+/// progress record is not fenced by the group generation.
 pub struct RebalanceFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 impl rdkafka::ClientContext for RebalanceFlag {}
