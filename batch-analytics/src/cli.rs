@@ -37,7 +37,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Nightly job: the analytics tables of one UTC day (or a range), written to
-    /// `analytics/<table>/date=D/`, `daily_gpu` printed, plus an HTML report.
+    /// `analytics/<table>/date=D/`, headline columns of `daily_gpu` printed, plus an
+    /// HTML report.
     Daily(DailyArgs),
     /// Runs a read-only SQL query over the lake's tables and prints the result.
     Sql(SqlArgs),
@@ -264,7 +265,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 let nightly = run_nightly(&session, date, &options).await?;
                 let html = nightly.report_html.clone();
                 let output = DailyOutput::from_nightly(nightly)?;
-                writeln!(out, "{}", output.pretty()?)?;
+                writeln!(out, "{}", output.summary()?)?;
                 writeln!(
                     out,
                     "{DAILY_GPU_TABLE} for {date} (UTC): {} row(s) written to {}",

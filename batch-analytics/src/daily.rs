@@ -42,6 +42,21 @@ pub use crate::nightly::{DAILY_GPU_TABLE, DAILY_STATS, PART_FILE as DAILY_GPU_FI
 /// statistic columns.
 pub const DAILY_METRICS: &[&str] = &crate::analyze::MAIN_METRICS;
 
+/// The `daily_gpu` columns the `daily` command prints.
+pub const SUMMARY_COLUMNS: &[&str] = &[
+    "host",
+    "gpu",
+    "samples",
+    "gpu_temp_c_mean",
+    "gpu_temp_c_p95",
+    "gpu_load_pct_mean",
+    "power_w_mean",
+    "energy_kwh",
+    "idle_share",
+    "busy_share",
+    "throttled_share",
+];
+
 /// What a `daily` run produced.
 #[derive(Debug, Clone)]
 pub struct DailyOutput {
@@ -72,6 +87,22 @@ impl DailyOutput {
             .map(|b| round_floats(b, 2))
             .collect::<Result<Vec<_>>>()?;
         render(self.schema.clone(), &batches)
+    }
+
+    /// The headline columns ([`SUMMARY_COLUMNS`]) as an ASCII table, floats rounded to 2
+    /// decimals: what fits a terminal. The full table is in the lake.
+    pub fn summary(&self) -> Result<String> {
+        let keep: Vec<usize> = SUMMARY_COLUMNS
+            .iter()
+            .filter_map(|c| self.schema.index_of(c).ok())
+            .collect();
+        let schema = Arc::new(self.schema.project(&keep)?);
+        let batches = self
+            .batches
+            .iter()
+            .map(|b| round_floats(&b.project(&keep)?, 2))
+            .collect::<Result<Vec<_>>>()?;
+        render(schema, &batches)
     }
 
     /// From a nightly run's output.
