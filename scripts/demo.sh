@@ -2,7 +2,7 @@
 # The main job, end to end, on an embedded default: a GPU-Z log (default: the project's
 # generated sample in data/) is replayed into a locally started Kafka-API broker (Tansu),
 # the stream processor writes the Parquet lake in a local directory, and the nightly
-# batch job computes daily statistics over it.
+# batch job computes its tables and HTML report over it.
 #
 #   scripts/demo.sh [GPUZ_LOG] [LAKE_DIR]
 set -euo pipefail
@@ -15,7 +15,9 @@ TZ_NAME=${DEMO_TIMEZONE:-UTC}
 bash scripts/install-deps.sh
 source "$HOME/.cargo/env" 2>/dev/null || true
 echo "==> building"
-cargo build --workspace --bins --quiet
+# Same targets and features as `cargo test --workspace`: after the test suite (or before
+# it) nothing is compiled twice.
+cargo build --workspace --all-targets --quiet
 BIN=${CARGO_TARGET_DIR:-target}/debug
 
 SP_PID=""
@@ -58,4 +60,6 @@ echo "Results:"
 echo "  raw samples   $LAKE/samples/"
 echo "  anomalies     $LAKE/anomalies/"
 echo "  daily stats   $LAKE/analytics/daily_gpu/date=$DATE/"
+echo "  all tables    $LAKE/analytics/<table>/date=$DATE/ (daily_gpu, hourly, spikes, correlations, ...)"
+echo "  report        $LAKE/analytics/_reports/date=$DATE/report.html"
 echo "  ad-hoc SQL    $BIN/batch-analytics sql --lake $LAKE \"SELECT * FROM daily_gpu\""
