@@ -10,9 +10,10 @@
 //! Points InfluxDB refuses for good (a 4xx no retry can fix) are found by splitting the
 //! refused batch in halves until single points remain; those go to a dead-letter topic
 //! with the server's message, and the rest of the batch is written. While InfluxDB is
-//! unreachable the sink keeps polling Kafka (so it stays in its group) but pauses its
-//! partitions once a second batch has queued up: memory stays bounded, and consumption
-//! resumes by itself when a write gets through.
+//! unreachable the sink stops reading once the next batch is full and, if the write is
+//! still blocked after [`PAUSE_AFTER`], pauses its partitions while it keeps polling Kafka
+//! (so it stays in its group): memory stays bounded, and consumption resumes by itself
+//! when a write gets through.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -29,7 +30,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
@@ -717,29 +718,16 @@ async fn dead_letter(
             "InfluxDB refused a point; sent to the dead-letter topic"
         );
         let status = r.status.to_string();
-        let partition = point.partition.to_string();
-        let offset = point.offset.to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "error",
-                value: Some(r.message.as_str()),
-            })
-            .insert(Header {
-                key: "http_status",
-                value: Some(status.as_str()),
-            })
-            .insert(Header {
-                key: "source_topic",
-                value: Some(point.topic.as_str()),
-            })
-            .insert(Header {
-                key: "source_partition",
-                value: Some(partition.as_str()),
-            })
-            .insert(Header {
-                key: "source_offset",
-                value: Some(offset.as_str()),
-            });
+        let headers = gpustream::kafka::dead_letter_headers(
+            &r.message,
+            &point.topic,
+            point.partition,
+            point.offset,
+        )
+        .insert(Header {
+            key: "http_status",
+            value: Some(status.as_str()),
+        });
         let record = FutureRecord::<(), str>::to(topic)
             .payload(line)
             .headers(headers);

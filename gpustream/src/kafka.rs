@@ -5,6 +5,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::error::{Error, Result};
@@ -17,6 +18,34 @@ pub const ANOMALIES_TOPIC: &str = "gpu-anomalies";
 pub const ROLLUPS_TOPIC: &str = "gpu-rollups-1m";
 /// Default dead-letter topic.
 pub const DLQ_TOPIC: &str = "gpu-dlq";
+
+/// Headers of a dead-letter record, the same on every dead-letter topic: `error` (why
+/// it was refused) and where the original came from (`source_topic`,
+/// `source_partition`, `source_offset`).
+pub fn dead_letter_headers(
+    error: &str,
+    source_topic: &str,
+    source_partition: i32,
+    source_offset: i64,
+) -> OwnedHeaders {
+    OwnedHeaders::new()
+        .insert(Header {
+            key: "error",
+            value: Some(error),
+        })
+        .insert(Header {
+            key: "source_topic",
+            value: Some(source_topic),
+        })
+        .insert(Header {
+            key: "source_partition",
+            value: Some(&source_partition.to_string()),
+        })
+        .insert(Header {
+            key: "source_offset",
+            value: Some(&source_offset.to_string()),
+        })
+}
 
 /// Producer settings: acknowledged by all in-sync replicas, idempotent, lz4, batched.
 pub fn producer_config(brokers: &str) -> ClientConfig {

@@ -8,7 +8,7 @@ use gpustream::AnomalyEvent;
 use gpustream::lake::Lake;
 use gpustream::rollup::Rollup;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
@@ -358,23 +358,12 @@ impl Processor {
             }
             Err(reason) => {
                 tracing::warn!(partition, offset, %reason, "undecodable message sent to the dead-letter topic");
-                let headers = OwnedHeaders::new()
-                    .insert(Header {
-                        key: "error",
-                        value: Some(reason.as_str()),
-                    })
-                    .insert(Header {
-                        key: "source_topic",
-                        value: Some(self.cfg.topic.as_str()),
-                    })
-                    .insert(Header {
-                        key: "source_partition",
-                        value: Some(&partition.to_string()),
-                    })
-                    .insert(Header {
-                        key: "source_offset",
-                        value: Some(&offset.to_string()),
-                    });
+                let headers = gpustream::kafka::dead_letter_headers(
+                    &reason,
+                    &self.cfg.topic,
+                    partition,
+                    offset,
+                );
                 let mut record = FutureRecord::to(&self.cfg.dlq_topic)
                     .headers(headers)
                     .payload(msg.payload().unwrap_or_default());
