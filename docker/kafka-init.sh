@@ -3,7 +3,7 @@
 #
 # The broker runs with auto.create.topics.enable=false so a typo in a topic name fails
 # loudly instead of silently creating an empty topic; these are the topics the
-# binaries use (gpustream/src/kafka.rs). --if-not-exists makes re-runs harmless; an
+# binaries use (crates/runtime/src/kafka.rs). --if-not-exists makes re-runs harmless; an
 # existing topic keeps its partition count (raise it with kafka-topics.sh --alter).
 set -euo pipefail
 

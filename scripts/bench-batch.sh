@@ -80,7 +80,7 @@ for size in $SIZES; do
   read -r OURS_S OURS_RSS < <(printf '%s\n' "${OURS[@]}" | sort -n | sed -n 2p)
   rm -rf "$DIR/spark-out-$size"
   read -r SPARK_S SPARK_RSS < <(measure "spark-$size" spark-submit --master 'local[*]' --driver-memory "$SPARK_MEM" \
-    batch-analytics/bench/nightly_spark.py "$LAKE" $DATE "$DIR/spark-out-$size" $TZ_NAME)
+    crates/batch-analytics/bench/nightly_spark.py "$LAKE" $DATE "$DIR/spark-out-$size" $TZ_NAME)
   awk -v n="$ROWS" -v o="$OURS_S" -v orss="$OURS_RSS" -v s="$SPARK_S" -v srss="$SPARK_RSS" \
       -v c="$COUNT_S" -v sc="$SCAN_S" -v size="$size" 'BEGIN {
     printf "| %s (%d) | %.2f s | %.1f s | %.0f× | %.0f MiB | %.0f MiB | %.1f%% | %.2f s (%.0f M rows/s) | %.2f s (%.1f M rows/s) | %.2f M rows/s |\n",

@@ -1,0 +1,101 @@
+//! Errors of the batch-analytics library.
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
+
+/// Everything that can go wrong while registering the lake, querying it or writing
+/// an analytics table.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Opening the lake or publishing a file through the lake crate failed.
+    #[error(transparent)]
+    Lake(#[from] gpustream_lake::Error),
+
+    /// Listing or deleting objects in the lake's store failed.
+    #[error("object store error while {action}: {source}")]
+    ObjectStore {
+        /// What was being done, with the location.
+        action: String,
+        /// The underlying error.
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// A lake table directory could not be registered with DataFusion.
+    #[error("cannot register lake table `{table}` at {url}: {source}")]
+    Register {
+        /// Table name.
+        table: String,
+        /// Table directory URL.
+        url: String,
+        /// The underlying DataFusion error.
+        #[source]
+        source: DataFusionError,
+    },
+
+    /// A table the command needs does not exist in the lake (yet).
+    #[error(
+        "the lake at {lake} has no `{table}` table (no .parquet files under {lake}{table}/); \
+         has the stream processor written anything yet?"
+    )]
+    MissingTable {
+        /// Table name.
+        table: String,
+        /// Lake root URL.
+        lake: String,
+    },
+
+    /// A user query could not be planned or executed: bad SQL, unknown table or column.
+    #[error("query failed: {source}\n  tables in this lake: {tables}")]
+    Query {
+        /// The underlying DataFusion error (parser, planner or execution).
+        #[source]
+        source: DataFusionError,
+        /// Comma-separated names of the registered tables, or a note that there are none,
+        /// so a typo or a not-yet-written table is obvious from the message alone.
+        tables: String,
+    },
+
+    /// An internal query (one this crate builds) failed.
+    #[error("{context}: {source}")]
+    DataFusion {
+        /// What was being done.
+        context: String,
+        /// The underlying DataFusion error.
+        #[source]
+        source: DataFusionError,
+    },
+
+    /// Formatting or assembling Arrow data failed.
+    #[error("arrow error: {0}")]
+    Arrow(#[from] ArrowError),
+
+    /// Writing the results failed.
+    #[error("cannot write output: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// A `--timezone` value is not an IANA timezone name.
+    #[error("unknown timezone `{0}` (expected an IANA name such as `Europe/Berlin` or `UTC`)")]
+    Timezone(String),
+
+    /// Options that contradict each other or are out of range (e.g. `--from` after `--to`).
+    #[error("invalid options: {0}")]
+    Options(String),
+}
+
+impl Error {
+    /// Wraps an object-store error with what was being done.
+    pub(crate) fn store(action: impl Into<String>) -> impl FnOnce(object_store::Error) -> Error {
+        let action = action.into();
+        move |source| Error::ObjectStore { action, source }
+    }
+
+    /// Wraps a DataFusion error from a query this crate built, with what it was doing.
+    pub(crate) fn datafusion(context: impl Into<String>) -> impl FnOnce(DataFusionError) -> Error {
+        let context = context.into();
+        move |source| Error::DataFusion { context, source }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,667 @@
+//! GPU-Z log lines → samples, with every row either turned into a sample or reported.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use gpustream::{Metric, Metrics, Sample, Source, event_id};
+use serde::{Deserialize, Serialize};
+
+use crate::columns::{Column, Header, is_header_cell};
+use crate::decode::{Encoding, decode};
+
+/// Who the log belongs to: no line of a GPU-Z log names the host or the GPU.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// Host name.
+    pub host: String,
+    /// Stable GPU id on the host.
+    pub gpu: String,
+    /// GPU index on the host.
+    pub gpu_index: u32,
+    /// GPU model, if the user knows it.
+    pub gpu_name: Option<String>,
+}
+
+/// How to read a log.
+#[derive(Debug, Clone)]
+pub struct ParseOptions {
+    /// Timezone of the log's wall-clock timestamps.
+    pub timezone: Tz,
+    /// Header line to use for data rows that come before any header in the file.
+    pub fallback_header: Option<String>,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            timezone: chrono_tz::UTC,
+            fallback_header: None,
+        }
+    }
+}
+
+/// Why a data row produced no sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    /// A data row came before any header line and no header was supplied.
+    NoHeader,
+    /// The first cell is not a `YYYY-MM-DD HH:MM:SS` timestamp.
+    BadTimestamp,
+}
+
+impl SkipReason {
+    /// Short name used in summaries and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::NoHeader => "no_header",
+            SkipReason::BadTimestamp => "bad_timestamp",
+        }
+    }
+}
+
+/// What is wrong with a row or a field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IssueKind {
+    /// The row was not turned into a sample.
+    RowSkipped(SkipReason),
+    /// One cell was not a number; the rest of the row was kept.
+    InvalidValue,
+    /// The row has fewer or more cells than its header; what could be matched was kept.
+    CellCount,
+    /// A local time that does not exist (spring-forward gap); mapped to the offset before it.
+    NonexistentLocalTime,
+}
+
+/// One problem found in a log, with its place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    /// File name as given.
+    pub file: String,
+    /// 1-based line number in the decoded text.
+    pub line: usize,
+    /// Column label, for field-level issues.
+    pub field: Option<String>,
+    /// What kind of problem.
+    pub kind: IssueKind,
+    /// Details (the offending text).
+    pub detail: String,
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: ", self.file, self.line)?;
+        if let Some(field) = &self.field {
+            write!(f, "field `{field}`: ")?;
+        }
+        match &self.kind {
+            IssueKind::RowSkipped(r) => write!(f, "row skipped ({}): {}", r.as_str(), self.detail),
+            IssueKind::InvalidValue => {
+                write!(f, "not a number, field left absent: {}", self.detail)
+            }
+            IssueKind::CellCount => write!(f, "{}", self.detail),
+            IssueKind::NonexistentLocalTime => write!(f, "{}", self.detail),
+        }
+    }
+}
+
+/// Counts of what happened to a log's lines.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// Header lines seen (= sessions).
+    pub headers: u64,
+    /// Data rows seen.
+    pub data_rows: u64,
+    /// Samples produced.
+    pub samples: u64,
+    /// Rows skipped, by reason.
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// Field-level problems (row kept).
+    pub field_issues: u64,
+}
+
+impl Summary {
+    /// Rows skipped in total.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+
+    /// Adds another summary into this one.
+    pub fn merge(&mut self, o: &Summary) {
+        self.headers += o.headers;
+        self.data_rows += o.data_rows;
+        self.samples += o.samples;
+        self.field_issues += o.field_issues;
+        for (k, v) in &o.skipped {
+            *self.skipped.entry(k).or_default() += v;
+        }
+    }
+}
+
+fn as_strs(cells: &[String]) -> Vec<&str> {
+    cells.iter().map(String::as_str).collect()
+}
+
+/// A [`LineParser`]'s position in a log, saved by follow mode so a restart resumes
+/// mid-session with the same header, session name and sequence numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParserState {
+    /// Cells of the header in force.
+    pub header_cells: Option<Vec<String>>,
+    /// Headers seen so far.
+    pub session_ordinal: u32,
+    /// Name of the current session, once its first row was seen.
+    pub session: Option<String>,
+    /// Next data-row ordinal.
+    pub seq: u64,
+    /// Event time of the last row (orders a DST fall-back's repeated hour).
+    pub last_utc: Option<DateTime<Utc>>,
+}
+
+/// Turns lines into samples one at a time (also usable on a growing file).
+pub struct LineParser {
+    file: String,
+    identity: Identity,
+    timezone: Tz,
+    header: Option<Header>,
+    /// The cells of the header in force, kept so a checkpoint can rebuild it.
+    header_cells: Option<Vec<String>>,
+    session_ordinal: u32,
+    session: Option<String>,
+    seq: u64,
+    last_utc: Option<DateTime<Utc>>,
+    /// Running counts.
+    pub summary: Summary,
+}
+
+/// What one line produced.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A sample, tagged with the 1-based ordinal of its session in the file.
+    Sample(Box<Sample>, u32),
+    /// A problem (row skipped, or a field-level warning).
+    Issue(Issue),
+}
+
+const TIME_FORMATS: [&str; 2] = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S%.f"];
+
+fn parse_time(cell: &str) -> Option<NaiveDateTime> {
+    // Hot path: every row starts with a plain `YYYY-MM-DD HH:MM:SS`; chrono's format-driven
+    // parser costs more than the rest of the cell parsing together.
+    if let Some(t) = parse_plain_time(cell.as_bytes()) {
+        return Some(t);
+    }
+    TIME_FORMATS
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(cell, f).ok())
+}
+
+fn parse_plain_time(b: &[u8]) -> Option<NaiveDateTime> {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)
+}
+
+/// Trims a cell: GPU-Z pads with spaces, so an ASCII trim does it unless non-ASCII
+/// whitespace is left at an end.
+fn trim_cell(cell: &str) -> &str {
+    let t = cell.trim_ascii();
+    match (t.chars().next(), t.chars().next_back()) {
+        (Some(a), Some(z)) if !a.is_ascii() || !z.is_ascii() => t.trim(),
+        _ => t,
+    }
+}
+
+fn split_cells(line: &str) -> Vec<&str> {
+    let mut cells: Vec<&str> = line.split(',').map(trim_cell).collect();
+    // Every GPU-Z line ends with a trailing comma: one empty last field.
+    if cells.len() > 1 && cells.last().is_some_and(|c| c.is_empty()) {
+        cells.pop();
+    }
+    cells
+}
+
+impl LineParser {
+    /// A parser for one file.
+    pub fn new(file: impl Into<String>, identity: Identity, opts: &ParseOptions) -> Self {
+        let header_cells: Option<Vec<String>> = opts
+            .fallback_header
+            .as_deref()
+            .map(|h| split_cells(h).into_iter().map(str::to_string).collect());
+        let header = header_cells.as_ref().map(|c| Header::parse(&as_strs(c)));
+        LineParser {
+            file: file.into(),
+            identity,
+            timezone: opts.timezone,
+            header,
+            header_cells,
+            session_ordinal: 0,
+            session: None,
+            seq: 0,
+            last_utc: None,
+            summary: Summary::default(),
+        }
+    }
+
+    fn issue(&self, line: usize, field: Option<String>, kind: IssueKind, detail: String) -> Parsed {
+        Parsed::Issue(Issue {
+            file: self.file.clone(),
+            line,
+            field,
+            kind,
+            detail,
+        })
+    }
+
+    /// Where the parser stands: enough to carry on with the next line after a restart.
+    pub fn state(&self) -> ParserState {
+        ParserState {
+            header_cells: self.header_cells.clone(),
+            session_ordinal: self.session_ordinal,
+            session: self.session.clone(),
+            seq: self.seq,
+            last_utc: self.last_utc,
+        }
+    }
+
+    /// Carries on from a saved [`ParserState`] (counts in `summary` start from zero).
+    pub fn restore(&mut self, state: ParserState) {
+        self.header = state
+            .header_cells
+            .as_ref()
+            .map(|c| Header::parse(&as_strs(c)));
+        self.header_cells = state.header_cells;
+        self.session_ordinal = state.session_ordinal;
+        self.session = state.session;
+        self.seq = state.seq;
+        self.last_utc = state.last_utc;
+    }
+
+    /// Parses one line (without its line terminator; a trailing `\r` is tolerated).
+    pub fn feed(&mut self, line_no: usize, line: &str, out: &mut Vec<Parsed>) {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            return;
+        }
+        let cells = split_cells(line);
+        if is_header_cell(cells[0]) {
+            // A data row may be glued after a header (after a NUL hole): split at the
+            // first cell that is a timestamp.
+            let glued = cells
+                .iter()
+                .skip(1)
+                .position(|c| parse_time(c).is_some())
+                .map(|p| p + 1);
+            let header_cells: Vec<&str> = match glued {
+                Some(j) => cells[..j]
+                    .iter()
+                    .copied()
+                    .filter(|c| !c.is_empty())
+                    .collect(),
+                None => cells.clone(),
+            };
+            self.header = Some(Header::parse(&header_cells));
+            self.header_cells = Some(header_cells.iter().map(|c| c.to_string()).collect());
+            self.session_ordinal += 1;
+            self.session = None;
+            self.summary.headers += 1;
+            if let Some(j) = glued {
+                self.data_row(line_no, &cells[j..], out);
+            }
+            return;
+        }
+        self.data_row(line_no, &cells, out);
+    }
+
+    fn data_row(&mut self, line_no: usize, cells: &[&str], out: &mut Vec<Parsed>) {
+        self.summary.data_rows += 1;
+        let seq = self.seq;
+        self.seq += 1;
+        let Some(header) = self.header.take() else {
+            self.skip(
+                line_no,
+                SkipReason::NoHeader,
+                "data row before any header line (the file has no header; pass --header)".into(),
+                out,
+            );
+            return;
+        };
+        let result = self.row_with_header(line_no, cells, &header, seq, out);
+        self.header = Some(header);
+        if let Some(sample) = result {
+            self.summary.samples += 1;
+            out.push(Parsed::Sample(Box::new(sample), self.session_ordinal));
+        }
+    }
+
+    fn skip(&mut self, line_no: usize, reason: SkipReason, detail: String, out: &mut Vec<Parsed>) {
+        *self.summary.skipped.entry(reason.as_str()).or_default() += 1;
+        out.push(self.issue(line_no, None, IssueKind::RowSkipped(reason), detail));
+    }
+
+    fn row_with_header(
+        &mut self,
+        line_no: usize,
+        cells: &[&str],
+        header: &Header,
+        seq: u64,
+        out: &mut Vec<Parsed>,
+    ) -> Option<Sample> {
+        let Some(local) = parse_time(cells[0]) else {
+            let shown: String = cells[0].chars().take(40).collect();
+            self.skip(
+                line_no,
+                SkipReason::BadTimestamp,
+                format!("`{shown}` is not a YYYY-MM-DD HH:MM:SS timestamp"),
+                out,
+            );
+            return None;
+        };
+        let event_time = self.resolve_local(line_no, local, out);
+        self.last_utc = Some(event_time);
+        let session = self
+            .session
+            .get_or_insert_with(|| {
+                format!("{}-{}", local.format("%Y%m%dT%H%M%S"), self.session_ordinal)
+            })
+            .clone();
+
+        let mut metrics = Metrics::default();
+        let mut extra = BTreeMap::new();
+        for (i, col) in header.columns.iter().enumerate().skip(1) {
+            let Some(cell) = cells.get(i) else { break };
+            if cell.is_empty() || *cell == "-" {
+                continue;
+            }
+            match cell.parse::<f64>() {
+                Ok(v) if v.is_finite() => match col {
+                    Column::Metric(m) => metrics.set(*m, v),
+                    Column::Extra(name) => {
+                        extra.insert(name.clone(), v);
+                    }
+                    Column::Date => {}
+                },
+                _ => {
+                    self.summary.field_issues += 1;
+                    let shown: String = cell.chars().take(40).collect();
+                    out.push(self.issue(
+                        line_no,
+                        Some(header.labels[i].clone()),
+                        IssueKind::InvalidValue,
+                        format!("`{shown}`"),
+                    ));
+                }
+            }
+        }
+        if cells.len() != header.columns.len() {
+            self.summary.field_issues += 1;
+            let detail = if cells.len() < header.columns.len() {
+                format!(
+                    "row has {} cells, header has {}: missing fields left absent",
+                    cells.len(),
+                    header.columns.len()
+                )
+            } else {
+                // Keep numeric surplus cells rather than lose them.
+                for (i, cell) in cells.iter().enumerate().skip(header.columns.len()) {
+                    if let Ok(v) = cell.parse::<f64>() {
+                        extra.insert(format!("unnamed column {}", i + 1), v);
+                    }
+                }
+                format!(
+                    "row has {} cells, header has {}: surplus cells kept as `unnamed column N`",
+                    cells.len(),
+                    header.columns.len()
+                )
+            };
+            out.push(self.issue(line_no, None, IssueKind::CellCount, detail));
+        }
+        let id = &self.identity;
+        Some(Sample {
+            event_id: event_id(Source::Gpuz, &id.host, &id.gpu, &session, seq),
+            event_time,
+            host: id.host.clone(),
+            gpu: id.gpu.clone(),
+            gpu_index: id.gpu_index,
+            gpu_name: id.gpu_name.clone(),
+            source: Source::Gpuz,
+            session,
+            seq,
+            metrics,
+            unsupported: Vec::new(),
+            extra,
+        })
+    }
+
+    /// Local wall-clock → UTC. In a DST fall-back the repeated hour is resolved so time
+    /// keeps moving forward: the earlier offset first, the later once the clock went back.
+    fn resolve_local(
+        &mut self,
+        line_no: usize,
+        local: NaiveDateTime,
+        out: &mut Vec<Parsed>,
+    ) -> DateTime<Utc> {
+        match self.timezone.from_local_datetime(&local) {
+            LocalResult::Single(t) => t.with_timezone(&Utc),
+            LocalResult::Ambiguous(early, late) => {
+                let early = early.with_timezone(&Utc);
+                match self.last_utc {
+                    Some(last) if early < last => late.with_timezone(&Utc),
+                    _ => early,
+                }
+            }
+            LocalResult::None => {
+                // Spring-forward gap: read the time with the offset in force just before it.
+                let before = local - chrono::Duration::hours(3);
+                let offset_utc = self
+                    .timezone
+                    .from_local_datetime(&before)
+                    .earliest()
+                    .map(|t| t.naive_utc() - before)
+                    .unwrap_or_default();
+                out.push(self.issue(line_no, None, IssueKind::NonexistentLocalTime, format!("local time {local} does not exist in {}; read with the offset before the change", self.timezone)));
+                Utc.from_utc_datetime(&(local + offset_utc))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    #[test]
+    fn plain_time_matches_chrono() {
+        for cell in [
+            "2024-02-29 23:59:59",
+            "1999-12-31 00:00:00",
+            "2023-10-29 02:30:00",
+        ] {
+            assert_eq!(
+                parse_plain_time(cell.as_bytes()),
+                NaiveDateTime::parse_from_str(cell, "%Y-%m-%d %H:%M:%S").ok(),
+                "{cell}"
+            );
+        }
+        for bad in [
+            "2023-02-29 00:00:00",
+            "2023-13-01 00:00:00",
+            "2023-01-01 24:00:00",
+            "2023-01-01T00:00:00",
+            "2023-01-01 00:00:0x",
+        ] {
+            assert_eq!(parse_plain_time(bad.as_bytes()), None, "{bad}");
+        }
+        assert!(parse_time("2023-01-01 00:00:00.250").is_some());
+    }
+
+    #[test]
+    fn cells_trim_like_str_trim() {
+        for cell in [
+            "  12.5  ",
+            "\t7\r",
+            "\u{a0}3\u{a0}",
+            " \u{2003}x ",
+            "",
+            "  ",
+            "°C ",
+        ] {
+            assert_eq!(trim_cell(cell), cell.trim(), "{cell:?}");
+        }
+    }
+}
+
+/// A fully parsed log.
+#[derive(Debug)]
+pub struct ParsedLog {
+    /// Samples in file order.
+    pub samples: Vec<Sample>,
+    /// Every problem found, in file order.
+    pub issues: Vec<Issue>,
+    /// Counts.
+    pub summary: Summary,
+    /// Encoding the file was read with.
+    pub encoding: Encoding,
+}
+
+/// Parses a whole log held in memory.
+///
+/// Besides [`LineParser`], this marks sensors that read exactly 0 for a whole session as
+/// unsupported (fan RPM on cards without a tachometer, VRM temperatures on AMD boards).
+pub fn parse_log(file: &str, bytes: &[u8], identity: &Identity, opts: &ParseOptions) -> ParsedLog {
+    let (text, encoding) = decode(bytes);
+    let mut parser = LineParser::new(file, identity.clone(), opts);
+    let mut out = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        parser.feed(i + 1, line, &mut out);
+    }
+    let mut samples = Vec::with_capacity(out.len());
+    let mut sessions = Vec::with_capacity(out.len());
+    let mut issues = Vec::new();
+    for p in out {
+        match p {
+            Parsed::Sample(s, ordinal) => {
+                samples.push(*s);
+                sessions.push(ordinal);
+            }
+            Parsed::Issue(i) => issues.push(i),
+        }
+    }
+    mark_unsupported(&mut samples, &sessions);
+    ParsedLog {
+        samples,
+        issues,
+        summary: parser.summary,
+        encoding,
+    }
+}
+
+/// Metrics for which a reading of exactly 0 for a whole session cannot be real.
+fn zero_means_unsupported(m: Metric) -> bool {
+    use Metric::*;
+    matches!(
+        m,
+        CoreClock
+            | MemoryClock
+            | SmClock
+            | GpuTemp
+            | HotSpotTemp
+            | MemoryTemp
+            | CpuTemp
+            | VrmTemp
+            | Mem1VrmTemp
+            | Mem2VrmTemp
+            | CoreVoltage
+            | MemoryVoltage
+            | BoardPower
+            | ChipPower
+            | PcieSlotVoltage
+            | Pin6_1Voltage
+            | Pin6_2Voltage
+            | Pin8_1Voltage
+            | Pin8_2Voltage
+            | Pin8_3Voltage
+            | PwrSrcVoltage
+            | FanRpm
+            | Fan2Rpm
+            | PowerTdp
+    )
+}
+
+fn mark_unsupported(samples: &mut [Sample], sessions: &[u32]) {
+    let mut start = 0;
+    while start < samples.len() {
+        let ordinal = sessions[start];
+        let end = start
+            + sessions[start..]
+                .iter()
+                .take_while(|o| **o == ordinal)
+                .count();
+        let block = &mut samples[start..end];
+        let all_zero = |m: Metric| {
+            let mut any = false;
+            for s in block.iter() {
+                match s.metrics.get(m) {
+                    Some(v) if v != 0.0 => return false,
+                    Some(_) => any = true,
+                    None => {}
+                }
+            }
+            any
+        };
+        let some_nonzero = |m: Metric| {
+            block
+                .iter()
+                .any(|s| s.metrics.get(m).is_some_and(|v| v != 0.0))
+        };
+        let mut unsupported = Vec::new();
+        for &m in Metric::ALL {
+            if !zero_means_unsupported(m) || !all_zero(m) {
+                continue;
+            }
+            let keep_as_real = match m {
+                // A stopped fan reads 0 % and 0 RPM: only a spinning fan with 0 RPM is a dead sensor.
+                Metric::FanRpm => {
+                    !some_nonzero(Metric::FanPct)
+                        && block
+                            .iter()
+                            .any(|s| s.metrics.get(Metric::FanPct).is_some())
+                }
+                Metric::Fan2Rpm => {
+                    !some_nonzero(Metric::Fan2Pct)
+                        && block
+                            .iter()
+                            .any(|s| s.metrics.get(Metric::Fan2Pct).is_some())
+                }
+                // 0 % TDP is only implausible while the card draws power.
+                Metric::PowerTdp => {
+                    !(some_nonzero(Metric::BoardPower) || some_nonzero(Metric::ChipPower))
+                }
+                _ => false,
+            };
+            if !keep_as_real {
+                unsupported.push(m);
+            }
+        }
+        if !unsupported.is_empty() {
+            for s in block.iter_mut() {
+                s.unsupported.clone_from(&unsupported);
+            }
+        }
+        start = end;
+    }
+}

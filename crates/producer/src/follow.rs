@@ -1,0 +1,409 @@
+//! Follow mode: publish the rows of logs GPU-Z is still writing, like `tail -F`.
+//!
+//! - Only complete lines are parsed; a partial last line waits for its line break.
+//! - Truncation (the file got shorter) restarts reading at the top of the same file.
+//! - Rotation (the path now names another file) drains the old file to its end, then
+//!   reads the new one from the top; a missing path is waited for.
+//! - The read position and the parser's state (header, session, sequence number) are
+//!   saved to a state file after the sink confirmed delivery of everything before them,
+//!   so a restart neither re-sends nor skips rows. After a crash (no final save), the rows
+//!   since the last save (at most `checkpoint_every`) are sent again with the same ids.
+//!
+//! Whole-session checks (sensors that read 0 for a whole session → unsupported) need the
+//! session's end, so follow mode does not mark sensors unsupported.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::replay::{LogInput, ReplayReport};
+use crate::sink::SampleSink;
+use gpuz::decode::{Encoding, decode_as, sniff};
+use gpuz::parser::Parsed;
+use gpuz::{LineParser, ParseOptions, ParserState};
+
+/// How to follow.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    /// How often to look for new data when there is none.
+    pub poll: Duration,
+    /// Where the read positions are kept between runs (`None`: always start at the top).
+    pub state_file: Option<PathBuf>,
+    /// Longest time between two saves of the state while rows keep coming.
+    pub checkpoint_every: Duration,
+    /// Issues printed per file before only counting them.
+    pub max_issues_logged: usize,
+}
+
+impl Default for FollowOptions {
+    fn default() -> Self {
+        FollowOptions {
+            poll: Duration::from_millis(250),
+            state_file: None,
+            checkpoint_every: Duration::from_secs(1),
+            max_issues_logged: 20,
+        }
+    }
+}
+
+/// The saved position in one followed file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileState {
+    /// Device and inode of the file that was read: a different file at the same path
+    /// (rotated while we were down) is read from the top.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Byte offset just after the last line that was published.
+    pub pos: u64,
+    /// XXH3 of the file's first bytes (up to 256, and at most `pos`): catches an inode
+    /// that was reused for a new file.
+    pub head_hash: u64,
+    /// Length the hash covers.
+    pub head_len: u64,
+    /// Encoding found at the top of the file.
+    pub encoding: Encoding,
+    /// Lines read so far (for line numbers in reports).
+    pub line: usize,
+    /// Where the parser stands.
+    pub parser: ParserState,
+}
+
+/// The state file: one [`FileState`] per followed path.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FollowState {
+    /// By path, as given.
+    pub files: BTreeMap<String, FileState>,
+}
+
+impl FollowState {
+    /// Reads a state file; a missing file is an empty state.
+    pub fn load(path: &Path) -> Result<FollowState> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Invalid(format!(
+                    "{}: not a follow state file ({e}); remove it to start from the top",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FollowState::default()),
+            Err(source) => Err(Error::File {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Writes the state atomically (temporary file, fsync, rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let file_err = |source| Error::File {
+            path: path.display().to_string(),
+            source,
+        };
+        let tmp = path.with_extension("tmp");
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Encode(e.to_string()))?;
+        let mut f = File::create(&tmp).map_err(file_err)?;
+        f.write_all(&bytes).map_err(file_err)?;
+        f.sync_all().map_err(file_err)?;
+        std::fs::rename(&tmp, path).map_err(file_err)
+    }
+}
+
+const HEAD_LEN: u64 = 256;
+
+fn head_hash(file: &mut File, len: u64) -> std::io::Result<u64> {
+    let mut buf = vec![0; len as usize];
+    file.seek(SeekFrom::Start(0))?;
+    file.read_exact(&mut buf)?;
+    Ok(xxhash_rust::xxh3::xxh3_64(&buf))
+}
+
+/// One followed file.
+struct Tail {
+    name: String,
+    path: PathBuf,
+    file: Option<File>,
+    dev_ino: (u64, u64),
+    /// Offset just after the last complete line handed to the parser.
+    pos: u64,
+    /// Bytes after `pos` without a line break yet.
+    pending: Vec<u8>,
+    encoding: Option<Encoding>,
+    line: usize,
+    parser: LineParser,
+    issues_logged: usize,
+}
+
+impl Tail {
+    fn open(input: &LogInput, parse: &ParseOptions, saved: Option<&FileState>) -> Tail {
+        let name = input.path.display().to_string();
+        let mut tail = Tail {
+            parser: LineParser::new(name.clone(), input.identity.clone(), parse),
+            name,
+            path: input.path.clone(),
+            file: None,
+            dev_ino: (0, 0),
+            pos: 0,
+            pending: Vec::new(),
+            encoding: None,
+            line: 0,
+            issues_logged: 0,
+        };
+        tail.reopen(saved);
+        tail
+    }
+
+    /// Opens the file at the path, resuming from `saved` when it is the same file.
+    fn reopen(&mut self, saved: Option<&FileState>) {
+        self.file = None;
+        self.pos = 0;
+        self.pending.clear();
+        self.encoding = None;
+        self.line = 0;
+        let Ok(mut file) = File::open(&self.path) else {
+            tracing::info!(file = %self.name, "waiting for the file to appear");
+            return;
+        };
+        let Ok(md) = file.metadata() else { return };
+        self.dev_ino = (md.dev(), md.ino());
+        if let Some(st) = saved {
+            let same = (st.dev, st.ino) == self.dev_ino
+                && md.len() >= st.pos
+                && st.head_len <= md.len()
+                && head_hash(&mut file, st.head_len).ok() == Some(st.head_hash);
+            if same {
+                self.pos = st.pos;
+                self.encoding = Some(st.encoding);
+                self.line = st.line;
+                self.parser.restore(st.parser.clone());
+                tracing::info!(file = %self.name, pos = st.pos, line = st.line, "resuming where the last run stopped");
+            } else {
+                // Keep the sequence going so ids stay unique against what was sent before.
+                let mut parser = st.parser.clone();
+                parser.header_cells = None;
+                parser.session = None;
+                self.parser.restore(parser);
+                tracing::warn!(file = %self.name, "the file changed since the last run (rotated or truncated): reading it from the top");
+            }
+        }
+        self.file = Some(file);
+    }
+
+    fn state(&mut self) -> Option<FileState> {
+        let file = self.file.as_mut()?;
+        let head_len = self.pos.min(HEAD_LEN);
+        let head_hash = head_hash(file, head_len).ok()?;
+        Some(FileState {
+            dev: self.dev_ino.0,
+            ino: self.dev_ino.1,
+            pos: self.pos,
+            head_hash,
+            head_len,
+            encoding: self.encoding.unwrap_or(Encoding::Latin1),
+            line: self.line,
+            parser: self.parser.state(),
+        })
+    }
+
+    /// Reads what was appended and feeds complete lines; returns whether anything was read.
+    fn read_new(&mut self, out: &mut Vec<Parsed>) -> std::io::Result<bool> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(false);
+        };
+        let from = self.pos + self.pending.len() as u64;
+        file.seek(SeekFrom::Start(from))?;
+        let before = self.pending.len();
+        file.take(8 << 20).read_to_end(&mut self.pending)?;
+        let got = self.pending.len() > before;
+        self.consume_lines(false, out);
+        Ok(got)
+    }
+
+    /// Hands every complete line in `pending` to the parser (and the rest too if `all`).
+    fn consume_lines(&mut self, all: bool, out: &mut Vec<Parsed>) {
+        if self.encoding.is_none() {
+            match sniff(&self.pending) {
+                Some((enc, bom)) => {
+                    self.encoding = Some(enc);
+                    if self.pos == 0 && bom > 0 {
+                        self.pending.drain(..bom);
+                        self.pos = bom as u64;
+                    }
+                }
+                None if all => self.encoding = Some(Encoding::Latin1),
+                None => return,
+            }
+        }
+        let enc = self.encoding.unwrap_or(Encoding::Latin1);
+        let mut start = 0;
+        loop {
+            let rest = &self.pending[start..];
+            let end = match enc {
+                Encoding::Utf16Le => rest
+                    .chunks_exact(2)
+                    .position(|c| c == [b'\n', 0])
+                    .map(|i| 2 * i + 2),
+                Encoding::Utf16Be => rest
+                    .chunks_exact(2)
+                    .position(|c| c == [0, b'\n'])
+                    .map(|i| 2 * i + 2),
+                Encoding::Utf8 | Encoding::Latin1 => {
+                    rest.iter().position(|&b| b == b'\n').map(|i| i + 1)
+                }
+            };
+            let end = match end {
+                Some(e) => e,
+                None if all && !rest.is_empty() => rest.len(),
+                None => break,
+            };
+            let text = decode_as(&rest[..end], enc);
+            for piece in text.split('\n') {
+                if piece.is_empty() {
+                    continue;
+                }
+                self.line += 1;
+                self.parser.feed(self.line, piece, out);
+            }
+            start += end;
+        }
+        self.pending.drain(..start);
+        self.pos += start as u64;
+    }
+
+    /// Detects truncation and rotation; returns what happened, if anything.
+    fn check_replaced(&mut self, out: &mut Vec<Parsed>) -> Option<&'static str> {
+        let md = match std::fs::metadata(&self.path) {
+            Ok(md) => md,
+            // Rotated away and not yet recreated: keep reading the old file.
+            Err(_) => return None,
+        };
+        if self.file.is_none() {
+            self.reopen(None);
+            return self.file.is_some().then_some("appeared");
+        }
+        if (md.dev(), md.ino()) != self.dev_ino {
+            // Rotated: what the old file still holds comes first, then the new file.
+            let _ = self.read_new(out);
+            self.consume_lines(true, out);
+            self.reopen(None);
+            return Some("rotated");
+        }
+        if md.len() < self.pos + self.pending.len() as u64 {
+            self.pos = 0;
+            self.pending.clear();
+            self.encoding = None;
+            return Some("truncated");
+        }
+        None
+    }
+}
+
+/// Follows `inputs` until `stop`, publishing every new row to `sink`.
+pub fn follow(
+    inputs: &[LogInput],
+    parse: &ParseOptions,
+    opts: &FollowOptions,
+    sink: &mut dyn SampleSink,
+    stop: &Arc<AtomicBool>,
+) -> Result<ReplayReport> {
+    let started = Instant::now();
+    let mut state = match &opts.state_file {
+        Some(p) => FollowState::load(p)?,
+        None => FollowState::default(),
+    };
+    let mut tails: Vec<Tail> = inputs
+        .iter()
+        .map(|i| {
+            let key = i.path.display().to_string();
+            Tail::open(i, parse, state.files.get(&key))
+        })
+        .collect();
+    let mut report = ReplayReport {
+        passes: 1,
+        ..ReplayReport::default()
+    };
+    let mut out = Vec::new();
+    let mut last_save = Instant::now();
+    let mut unsaved = false;
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        let mut progressed = false;
+        for tail in &mut tails {
+            if let Some(what) = tail.check_replaced(&mut out) {
+                tracing::warn!(file = %tail.name, "{what}: reading from the top");
+                progressed = true;
+            }
+            match tail.read_new(&mut out) {
+                Ok(got) => progressed |= got,
+                Err(source) => {
+                    return Err(Error::File {
+                        path: tail.name.clone(),
+                        source,
+                    });
+                }
+            }
+            for p in out.drain(..) {
+                match p {
+                    Parsed::Sample(s, _) => {
+                        sink.send(&s)?;
+                        report.sent += 1;
+                        unsaved = true;
+                    }
+                    Parsed::Issue(issue) => {
+                        if tail.issues_logged < opts.max_issues_logged {
+                            tail.issues_logged += 1;
+                            tracing::warn!("{issue}");
+                        }
+                    }
+                }
+            }
+        }
+        let due = last_save.elapsed() >= opts.checkpoint_every;
+        if (unsaved && (due || !progressed)) || stopping {
+            // Positions are saved only once everything before them was delivered.
+            let totals = sink.flush(Duration::from_secs(60))?;
+            if totals.failed > 0 {
+                return Err(Error::Undelivered {
+                    failed: totals.failed,
+                    total: report.sent,
+                    first_error: "see the log".into(),
+                });
+            }
+            if let Some(path) = &opts.state_file {
+                for tail in &mut tails {
+                    if let Some(st) = tail.state() {
+                        state.files.insert(tail.name.clone(), st);
+                    }
+                }
+                state.save(path)?;
+            }
+            last_save = Instant::now();
+            unsaved = false;
+        }
+        if stopping {
+            report.interrupted = true;
+            break;
+        }
+        if !progressed {
+            // Sleep in short steps so a stop is honoured quickly.
+            let until = Instant::now() + opts.poll;
+            while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(opts.poll.min(Duration::from_millis(50)));
+            }
+        }
+    }
+    for tail in &tails {
+        report.rows.merge(&tail.parser.summary);
+    }
+    report.delivery = sink.flush(Duration::from_secs(60))?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}

@@ -1,0 +1,228 @@
+//! Publishing samples to Kafka.
+//!
+//! Delivery is asynchronous (librdkafka batches and retries, idempotent, acks=all); every
+//! delivery report is counted so that a failed delivery is reported, never dropped silently.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use gpustream::Sample;
+use rdkafka::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+
+use crate::error::{Error, Result};
+
+/// Where samples go. Kafka in production; tests may collect them.
+pub trait SampleSink {
+    /// Queues one sample for delivery.
+    fn send(&mut self, sample: &Sample) -> Result<()>;
+    /// Waits until everything queued was delivered or failed; returns the totals.
+    fn flush(&mut self, timeout: Duration) -> Result<DeliveryTotals>;
+}
+
+/// Delivery counts so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryTotals {
+    /// Messages acknowledged by the broker.
+    pub delivered: u64,
+    /// Messages that failed for good.
+    pub failed: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_error: std::sync::Mutex<Option<String>>,
+}
+
+struct DeliveryContext(Arc<Counters>);
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.0.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                self.0.failed.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut g) = self.0.first_error.lock() {
+                    g.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// A Kafka sink keyed by host/GPU so each GPU's samples stay in order.
+pub struct KafkaSink {
+    producer: ThreadedProducer<DeliveryContext>,
+    topic: String,
+    counters: Arc<Counters>,
+    buf: Vec<u8>,
+}
+
+/// Compression codecs librdkafka is built with here.
+pub const COMPRESSIONS: [&str; 5] = ["lz4", "zstd", "gzip", "snappy", "none"];
+
+/// Producer settings beyond the shared defaults of [`gpustream_runtime::kafka::producer_config`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkOptions {
+    /// One of [`COMPRESSIONS`].
+    pub compression: String,
+    /// How long librdkafka keeps retrying a message before reporting it failed.
+    pub message_timeout: Duration,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        SinkOptions {
+            compression: "lz4".into(),
+            message_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl KafkaSink {
+    /// Connects a producer (see [`gpustream_runtime::kafka::producer_config`]).
+    pub fn new(brokers: &str, topic: &str) -> Result<Self> {
+        Self::with_options(brokers, topic, &SinkOptions::default())
+    }
+
+    /// Connects a producer with the given compression and delivery timeout.
+    pub fn with_options(brokers: &str, topic: &str, opts: &SinkOptions) -> Result<Self> {
+        if !COMPRESSIONS.contains(&opts.compression.as_str()) {
+            return Err(Error::Invalid(format!(
+                "unknown compression `{}` (use one of: {})",
+                opts.compression,
+                COMPRESSIONS.join(", ")
+            )));
+        }
+        let counters = Arc::new(Counters::default());
+        let mut config = gpustream_runtime::kafka::producer_config(brokers);
+        config.set("compression.type", &opts.compression).set(
+            "message.timeout.ms",
+            opts.message_timeout.as_millis().max(1).to_string(),
+        );
+        let producer = config
+            .create_with_context(DeliveryContext(counters.clone()))
+            .map_err(|e| Error::Kafka(format!("cannot create producer for {brokers}: {e}")))?;
+        Ok(KafkaSink {
+            producer,
+            topic: topic.to_string(),
+            counters,
+            buf: Vec::with_capacity(2048),
+        })
+    }
+
+    /// Checks that the broker answers and the topic exists, with a clear error otherwise.
+    pub fn check_topic(&self, timeout: Duration) -> Result<u32> {
+        // All topics, not this one by name: some brokers (Tansu) create a topic that a
+        // metadata request names, whatever the client asks for.
+        let md = self
+            .producer
+            .client()
+            .fetch_metadata(None, timeout)
+            .map_err(|e| Error::Kafka(format!("broker unreachable: {e}")))?;
+        match md.topics().iter().find(|t| t.name() == self.topic) {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                Ok(t.partitions().len() as u32)
+            }
+            _ => Err(Error::Kafka(format!(
+                "topic `{}` does not exist (create it, or pass --create-topic)",
+                self.topic
+            ))),
+        }
+    }
+
+    /// Queues one pre-encoded message (labels, events) on this sink's topic.
+    pub fn send_bytes(&mut self, key: &str, payload: &[u8]) -> Result<()> {
+        loop {
+            let record = BaseRecord::to(&self.topic).key(key).payload(payload);
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err((e, _)) => return Err(Error::Kafka(format!("produce to {}: {e}", self.topic))),
+            }
+        }
+    }
+
+    /// Totals so far.
+    pub fn totals(&self) -> DeliveryTotals {
+        DeliveryTotals {
+            delivered: self.counters.delivered.load(Ordering::Relaxed),
+            failed: self.counters.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// First delivery error seen, if any.
+    pub fn first_error(&self) -> Option<String> {
+        self.counters
+            .first_error
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
+    }
+}
+
+impl SampleSink for KafkaSink {
+    fn send(&mut self, sample: &Sample) -> Result<()> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, &WireRef(sample))
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        let key = sample.key();
+        loop {
+            let record = BaseRecord::to(&self.topic).key(&key).payload(&self.buf);
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                // Local queue full: the broker is slower than we are. Wait, never drop.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err((e, _)) => return Err(Error::Kafka(format!("produce to {}: {e}", self.topic))),
+            }
+        }
+    }
+
+    fn flush(&mut self, timeout: Duration) -> Result<DeliveryTotals> {
+        self.producer
+            .flush(timeout)
+            .map_err(|e| Error::Kafka(format!("flush: {e}")))?;
+        Ok(self.totals())
+    }
+}
+
+/// Serialises through the shared wire format without copying the sample.
+struct WireRef<'a>(&'a Sample);
+
+impl serde::Serialize for WireRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        gpustream::wire::WireSample::from(self.0).serialize(s)
+    }
+}
+
+/// Collects samples in memory (tests, dry runs).
+#[derive(Default)]
+pub struct VecSink(pub Vec<Sample>);
+
+impl SampleSink for VecSink {
+    fn send(&mut self, sample: &Sample) -> Result<()> {
+        self.0.push(sample.clone());
+        Ok(())
+    }
+    fn flush(&mut self, _: Duration) -> Result<DeliveryTotals> {
+        Ok(DeliveryTotals {
+            delivered: self.0.len() as u64,
+            failed: 0,
+        })
+    }
+}

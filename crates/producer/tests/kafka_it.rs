@@ -1,0 +1,383 @@
+//! The producer binary against the real Kafka-API broker (Tansu): the simulated fleet and
+//! its labels, replay passes, compression, Ctrl-C, and the errors for a missing topic and
+//! an unreachable broker.
+
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use gpustream::Sample;
+use gpustream_sim::fleet::{FaultLabel, Fleet, FleetConfig};
+use gpustream_test_kit::data::shared_log;
+use gpustream_test_kit::kafka::{Record, create_topic, read_topic};
+use gpustream_test_kit::unique;
+use support::producer_bin;
+
+/// The broker, or `None` when integration tests are off.
+fn brokers(test: &str) -> Option<String> {
+    gpustream_test_kit::services(test).map(|s| s.brokers)
+}
+
+fn decode_all(msgs: &[Record]) -> Vec<Sample> {
+    msgs.iter()
+        .map(|m| {
+            let s = gpustream::wire::decode_sample(&m.payload).expect("valid wire sample");
+            assert_eq!(m.key, s.key(), "message key is host/gpu");
+            s
+        })
+        .collect()
+}
+
+#[test]
+fn simulate_publishes_the_fleet_and_its_labels() {
+    let Some(brokers) = brokers("simulate_publishes_the_fleet_and_its_labels") else {
+        return;
+    };
+    let topic = unique("sim");
+    let labels_topic = unique("sim-labels");
+    let dir = tempfile::tempdir().unwrap();
+    let labels_file = dir.path().join("labels.jsonl");
+    let out = producer_bin()
+        .args(["simulate", "--brokers", &brokers, "--topic", &topic])
+        .args(["--labels-topic", &labels_topic, "--create-topic"])
+        .args([
+            "--hosts",
+            "2",
+            "--gpus",
+            "3",
+            "--seed",
+            "5",
+            "--interval",
+            "2s",
+        ])
+        .args([
+            "--samples",
+            "1500",
+            "--speed",
+            "0",
+            "--start",
+            "2025-06-01T00:00:00Z",
+        ])
+        .arg("--labels")
+        .arg(&labels_file)
+        .output()
+        .expect("run producer");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The same fleet, in process: the binary must have published exactly this.
+    let mut fleet = Fleet::new(FleetConfig {
+        hosts: 2,
+        gpus_per_host: 3,
+        seed: 5,
+        interval: Duration::from_secs(2),
+        start: Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap(),
+        faults: true,
+    });
+    let mut expected: Vec<Sample> = Vec::new();
+    for _ in 0..1500 {
+        expected.extend(fleet.next_tick());
+    }
+    let expected_labels = fleet.labels();
+    assert!(!expected_labels.is_empty(), "an hour of 6 GPUs has faults");
+    assert!(
+        stdout.contains(&format!("samples sent {}", expected.len())),
+        "{stdout}"
+    );
+
+    let mut got = decode_all(&read_topic(
+        &brokers,
+        &topic,
+        expected.len(),
+        Duration::from_secs(30),
+    ));
+    let order = |s: &Sample| (s.host.clone(), s.gpu.clone(), s.seq);
+    got.sort_by_key(order);
+    expected.sort_by_key(order);
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "published samples differ from the fleet's");
+
+    let file_labels: Vec<FaultLabel> = std::fs::read_to_string(&labels_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("label line"))
+        .collect();
+    assert_eq!(file_labels, expected_labels);
+    let topic_labels: Vec<FaultLabel> = read_topic(
+        &brokers,
+        &labels_topic,
+        expected_labels.len(),
+        Duration::from_secs(20),
+    )
+    .iter()
+    .map(|m| serde_json::from_slice(&m.payload).expect("label message"))
+    .collect();
+    let as_set = |v: &[FaultLabel]| -> HashSet<String> {
+        v.iter()
+            .map(|l| serde_json::to_string(l).unwrap())
+            .collect()
+    };
+    assert_eq!(topic_labels.len(), expected_labels.len());
+    assert_eq!(as_set(&topic_labels), as_set(&expected_labels));
+}
+
+#[test]
+fn paced_simulation_keeps_the_interval() {
+    let Some(brokers) = brokers("paced_simulation_keeps_the_interval") else {
+        return;
+    };
+    let topic = unique("sim-paced");
+    let t = Instant::now();
+    let out = producer_bin()
+        .args(["simulate", "--brokers", &brokers, "--topic", &topic])
+        .args(["--create-topic", "--hosts", "1", "--gpus", "2"])
+        .args(["--interval", "250ms", "--samples", "12", "--no-faults"])
+        .output()
+        .expect("run producer");
+    let took = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 12 ticks at 250 ms: the last is due 2.75 s after the first.
+    assert!(took >= Duration::from_millis(2700), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let got = decode_all(&read_topic(&brokers, &topic, 24, Duration::from_secs(20)));
+    assert_eq!(got.len(), 24);
+    // Event times follow the interval from a start near now.
+    let first = got.iter().map(|s| s.event_time).min().unwrap();
+    let last = got.iter().map(|s| s.event_time).max().unwrap();
+    assert_eq!((last - first).num_milliseconds(), 11 * 250);
+    assert!((Utc::now() - first).num_seconds().abs() < 30);
+}
+
+#[test]
+fn replay_passes_rebase_and_zstd_to_the_broker() {
+    let Some(brokers) = brokers("replay_passes_rebase_and_zstd_to_the_broker") else {
+        return;
+    };
+    let topic = unique("replay-passes");
+    create_topic(&brokers, &topic, 3);
+    let log = shared_log("nvidia-ada-class_richardtokar-python_work.txt");
+    let out = producer_bin()
+        .args(["replay", "--brokers", &brokers, "--topic", &topic])
+        .args(["--speed", "0", "--passes", "3", "--compression", "zstd"])
+        .args(["--rebase", "2030-01-01T00:00:00Z", "--timezone", "UTC"])
+        .args(["--host", "rig", "--gpu", "ada"])
+        .arg(&log)
+        .output()
+        .expect("run producer");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("over 3 passes"), "{stdout}");
+    let got = decode_all(&read_topic(
+        &brokers,
+        &topic,
+        3 * 356,
+        Duration::from_secs(30),
+    ));
+    assert_eq!(got.len(), 3 * 356, "356 rows, three passes");
+    let ids: HashSet<&str> = got.iter().map(|s| s.event_id.as_str()).collect();
+    assert_eq!(ids.len(), got.len(), "event ids unique across passes");
+    // Per pass (by seq order), times start at the rebase point and never go backwards.
+    let mut by_pass: BTreeMap<String, Vec<&Sample>> = BTreeMap::new();
+    for s in &got {
+        let pass = s.session.rsplit('@').next().unwrap_or_default().to_string();
+        by_pass.entry(pass).or_default().push(s);
+    }
+    assert_eq!(by_pass.len(), 3);
+    let mut spans: Vec<_> = by_pass
+        .values()
+        .map(|v| {
+            let a = v.iter().map(|s| s.event_time).min().unwrap();
+            let b = v.iter().map(|s| s.event_time).max().unwrap();
+            (a, b)
+        })
+        .collect();
+    spans.sort();
+    assert_eq!(
+        spans[0].0,
+        Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()
+    );
+    for w in spans.windows(2) {
+        assert!(
+            w[1].0 > w[0].1,
+            "pass starts after the previous one ended: {w:?}"
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_flushes_and_reports() {
+    let Some(brokers) = brokers("ctrl_c_flushes_and_reports") else {
+        return;
+    };
+    let topic = unique("replay-int");
+    create_topic(&brokers, &topic, 1);
+    let log = shared_log("intel-irisxe_rleaderjoon-GPU_DashBoard_c-b3212db.txt");
+    // 5x real time over a log of 1006 one-second rows: minutes, unless interrupted.
+    let child = producer_bin()
+        .args([
+            "replay",
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--speed",
+            "5",
+        ])
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn producer");
+    std::thread::sleep(Duration::from_secs(4));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("(interrupted)"), "{stdout}");
+    let sent: usize = stdout
+        .split("sent ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `sent N` in {stdout}"));
+    assert!(sent > 0 && sent < 1006, "{stdout}");
+    assert!(
+        stdout.contains(&format!("delivered {sent}, failed 0")),
+        "{stdout}"
+    );
+    let got = read_topic(&brokers, &topic, sent, Duration::from_secs(20));
+    assert_eq!(got.len(), sent, "what was reported sent is in the topic");
+}
+
+#[test]
+fn missing_topic_and_unreachable_broker_are_clear_errors() {
+    let Some(brokers) = brokers("missing_topic_and_unreachable_broker_are_clear_errors") else {
+        return;
+    };
+    let log = shared_log("nvidia-ada-class_richardtokar-python_work.txt");
+    let missing = unique("does-not-exist");
+    let out = producer_bin()
+        .args([
+            "replay",
+            "--brokers",
+            &brokers,
+            "--topic",
+            &missing,
+            "--speed",
+            "0",
+        ])
+        .arg(&log)
+        .output()
+        .expect("run producer");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("topic `{missing}` does not exist"))
+            && stderr.contains("--create-topic"),
+        "{stderr}"
+    );
+
+    let t = Instant::now();
+    let out = producer_bin()
+        .args(["simulate", "--brokers", "127.0.0.1:1", "--samples", "1"])
+        .output()
+        .expect("run producer");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("broker unreachable"), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+    assert!(t.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn follow_publishes_rows_as_they_are_written() {
+    let Some(brokers) = brokers("follow_publishes_rows_as_they_are_written") else {
+        return;
+    };
+    let topic = unique("follow");
+    create_topic(&brokers, &topic, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("live.txt");
+    let state = dir.path().join("state.json");
+    let header = "Date , GPU Temperature [\u{b0}C] , GPU Load [%] ,\r\n";
+    let latin1 = |s: &str| -> Vec<u8> { s.chars().map(|c| c as u32 as u8).collect() };
+    std::fs::write(
+        &log,
+        latin1(&format!("{header}2025-01-01 00:00:00 , 40.0 , 1 ,\r\n")),
+    )
+    .unwrap();
+    let run = |expect_total: usize, append: &str| {
+        let child = producer_bin()
+            .args([
+                "replay",
+                "--follow",
+                "--brokers",
+                &brokers,
+                "--topic",
+                &topic,
+            ])
+            .args([
+                "--poll-interval",
+                "50ms",
+                "--timezone",
+                "UTC",
+                "--gpu",
+                "live",
+            ])
+            .arg("--state-file")
+            .arg(&state)
+            .arg(&log)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn producer");
+        std::thread::sleep(Duration::from_millis(1500));
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut f, &latin1(append)).unwrap();
+        let got = read_topic(&brokers, &topic, expect_total, Duration::from_secs(20));
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill -INT");
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        decode_all(&got)
+    };
+    let first = run(2, "2025-01-01 00:00:01 , 41.0 , 2 ,\r\n");
+    assert_eq!(first.len(), 2);
+    // A second run resumes after what the first one published.
+    let all = run(3, "2025-01-01 00:00:02 , 42.0 , 3 ,\r\n");
+    assert_eq!(all.len(), 3, "nothing sent twice");
+    let temps: Vec<f64> = all
+        .iter()
+        .map(|s| s.metrics.get(gpustream::Metric::GpuTemp).unwrap())
+        .collect();
+    assert_eq!(temps, vec![40.0, 41.0, 42.0]);
+}

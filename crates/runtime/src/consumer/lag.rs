@@ -1,0 +1,55 @@
+//! Consumer lag per topic and partition from librdkafka's statistics (every
+//! `statistics.interval.ms`), rather than by asking the broker for watermarks.
+//!
+//! librdkafka reports `consumer_lag` = high watermark − committed offset for each
+//! partition this consumer fetches. On Tansu the high watermark is the start of the
+//! newest record batch (see `../shared/docs/local-services.md`), so there the lag reads
+//! up to one batch low; on Kafka it is exact.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use rdkafka::statistics::Statistics;
+
+use crate::kafka::context::StatsObserver;
+use crate::service::CommonMetrics;
+
+/// Sets `gpustream_consumer_lag{topic, partition}` from each statistics report and
+/// removes the series of partitions that are no longer fetched.
+pub struct LagFromStats {
+    metrics: CommonMetrics,
+    reported: Mutex<BTreeSet<(String, i32)>>,
+}
+
+impl LagFromStats {
+    /// Reports into `metrics`.
+    pub fn new(metrics: CommonMetrics) -> LagFromStats {
+        LagFromStats {
+            metrics,
+            reported: Mutex::new(BTreeSet::new()),
+        }
+    }
+}
+
+impl StatsObserver for LagFromStats {
+    fn observe(&self, stats: &Statistics) {
+        let mut now = BTreeSet::new();
+        for (topic, t) in &stats.topics {
+            for (partition, p) in &t.partitions {
+                // -1 is librdkafka's unassigned/internal partition; a partition that is
+                // not fetched has no meaningful lag.
+                if *partition < 0 || p.fetch_state == "none" || p.consumer_lag < 0 {
+                    continue;
+                }
+                self.metrics.set_lag(topic, *partition, p.consumer_lag);
+                now.insert((topic.clone(), *partition));
+            }
+        }
+        if let Ok(mut reported) = self.reported.lock() {
+            for (topic, partition) in reported.difference(&now) {
+                self.metrics.forget_lag(topic, *partition);
+            }
+            *reported = now;
+        }
+    }
+}

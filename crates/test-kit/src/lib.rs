@@ -1,0 +1,33 @@
+//! Test support, defined once for every crate's tests.
+//!
+//! - [`gate`]: integration tests run against real services only when `GPUSTREAM_IT=1`
+//!   (set by `scripts/services.sh start` in `.tools/run/services.env`), and say so when
+//!   skipped;
+//! - [`names`]: unique topic, group, database and bucket names; free ports;
+//! - [`kafka`]: topic creation, reading a topic from the beginning, committed offsets, a
+//!   sender that waits for every acknowledgement;
+//! - [`samples`]: a builder of [`gpustream::Sample`]s with producer-style event ids;
+//! - [`http`]: a blocking `GET` and Prometheus text-exposition readers;
+//! - [`influxd`] and [`alertmanager`]: private servers a test may stop and start;
+//! - [`lake`]: reading a local lake's Parquet files back;
+//! - [`s3`]: buckets on the test S3 server;
+//! - [`data`]: where the workspace and the shared real GPU-Z logs are.
+//!
+//! A dev-dependency only: no library or binary of the workspace may depend on it.
+
+#![allow(clippy::unwrap_used)]
+
+pub mod alertmanager;
+pub mod data;
+pub mod gate;
+pub mod http;
+pub mod influxd;
+pub mod kafka;
+pub mod lake;
+pub mod names;
+pub mod s3;
+pub mod samples;
+
+pub use gate::{Services, services};
+pub use names::{free_port, unique, unique_ident};
+pub use samples::SampleBuilder;
