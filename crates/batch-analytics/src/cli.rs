@@ -13,9 +13,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gpustream_lake::Lake;
 use gpustream_runtime::config::parse_duration;
 
-use crate::analyze::AnalysisOptions;
 use crate::daily::{DAILY_GPU_TABLE, DailyOutput, default_date, resolve_timezone};
 use crate::error::{Error, Result};
+use crate::model::AnalysisOptions;
 use crate::nightly::{NightlyOptions, run_nightly};
 use crate::sql::run_sql;
 use crate::tables::{LakeSession, PartitionDiscovery, RegisterOptions};
@@ -189,6 +189,7 @@ impl DailyArgs {
             analysis,
             csv: self.csv,
             report: !self.no_report,
+            render_report: self.report.is_some(),
         })
     }
 
@@ -262,8 +263,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let days = args.days(options.analysis.timezone)?;
             let session = args.lake.open_session().await?;
             for date in days {
-                let nightly = run_nightly(&session, date, &options).await?;
-                let html = nightly.report_html.clone();
+                let mut nightly = run_nightly(&session, date, &options).await?;
+                let html = nightly.report_html.take();
                 let output = DailyOutput::from_nightly(nightly)?;
                 writeln!(out, "{}", output.summary()?)?;
                 writeln!(
@@ -288,7 +289,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 if let Some(at) = &output.nightly.report_location {
                     writeln!(out, "report for {date}: {at}")?;
                 }
-                if let Some(file) = &args.report {
+                // `render_report` is set whenever a file is asked for, so `html` is there.
+                if let (Some(file), Some(html)) = (&args.report, html) {
                     let path = file.replace("{date}", &date.to_string());
                     std::fs::write(&path, html.as_bytes())?;
                     writeln!(out, "report for {date}: {path}")?;

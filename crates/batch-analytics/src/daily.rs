@@ -32,6 +32,7 @@ use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Float64Type, SchemaRef};
 
 use crate::error::{Error, Result};
+use crate::model::AnalysisMetric;
 use crate::nightly::{NightlyOptions, NightlyOutput, run_nightly, table_path};
 use crate::sql::render;
 use crate::tables::LakeSession;
@@ -39,8 +40,8 @@ use crate::tables::LakeSession;
 pub use crate::nightly::{DAILY_GPU_TABLE, DAILY_STATS, PART_FILE as DAILY_GPU_FILE};
 
 /// Metrics summarised by `daily_gpu`, in column order: each is the prefix of its
-/// statistic columns.
-pub const DAILY_METRICS: &[&str] = &crate::analyze::MAIN_METRICS;
+/// statistic columns (their `Display` is the column name).
+pub const DAILY_METRICS: &[AnalysisMetric] = &AnalysisMetric::ALL;
 
 /// The `daily_gpu` columns the `daily` command prints.
 pub const SUMMARY_COLUMNS: &[&str] = &[
@@ -73,7 +74,7 @@ pub struct DailyOutput {
     /// Files of earlier runs removed from the day's `daily_gpu` partition (other than
     /// the one replaced): normally empty.
     pub removed: Vec<String>,
-    /// Every table of the run, and the report.
+    /// Every table of the run, and the report when one was asked for.
     pub nightly: NightlyOutput,
 }
 
@@ -145,7 +146,8 @@ pub fn daily_gpu_path(date: NaiveDate) -> String {
 }
 
 /// Runs the nightly job for UTC day `date` with the default options (UTC hours, no
-/// CSV, no report) and returns `daily_gpu`; every other table is written too.
+/// CSV, no report: none is rendered) and returns `daily_gpu`; every other table is
+/// written too.
 ///
 /// Fails with [`Error::MissingTable`] when the lake has no `samples` table at all. A
 /// day without samples is not an error: it writes empty tables (so a re-run after

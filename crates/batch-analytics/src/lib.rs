@@ -1,15 +1,29 @@
 //! Batch analytics over the GPU telemetry Parquet lake, with DataFusion.
 //!
+//! This crate owns the nightly analyses of the lake (statistics, energy, time shares,
+//! hourly patterns, spikes, correlations, anomaly summary, GPU comparison), the
+//! tables and the HTML report they produce, and ad-hoc SQL over the lake. It reads
+//! what the stream processor wrote and writes only under `analytics/`.
+//!
+//! - [`model`]: what an analysed day is ([`model::DayResult`]): finished figures keyed
+//!   by [`model::AnalysisMetric`], no storage, no accumulator state;
+//! - [`analyze`]: the streaming accumulators that produce the model;
+//! - [`nightly`]: the nightly job: reads a day (`scan`), computes the model
+//!   (`compute`), builds every analytics table (`daily_gpu`, `daily_fleet`, `hourly`,
+//!   `spikes`, `correlations`, `anomaly_summary`, `gpu_comparison`) and replaces the
+//!   day's outputs atomically (`publish`);
+//! - [`report`]: the self-contained HTML report, rendered only when asked for;
 //! - [`tables`]: registers the lake's tables (`samples`, `anomalies`, `rollups_1m`,
 //!   `analytics/<name>`) as Hive-partitioned listing tables with a `date` column;
-//! - [`nightly`]: the nightly job: reads a day, computes every analytics table
-//!   (`daily_gpu`, `daily_fleet`, `hourly`, `spikes`, `correlations`,
-//!   `anomaly_summary`, `gpu_comparison`), replaces the day's outputs atomically;
-//! - [`analyze`]: the streaming accumulators behind those tables;
-//! - [`report`]: the self-contained HTML report of a run;
 //! - [`daily`]: `daily_gpu` and the `run_daily` entry point;
 //! - [`sql`]: ad-hoc read-only queries;
 //! - [`cli`]: the command line of the `batch-analytics` binary.
+//!
+//! Dependencies point one way: `model` depends on no other module of the crate;
+//! `analyze` and `report` depend on `model` only (never on `nightly` or on storage);
+//! lake I/O of the nightly job stays in `nightly::scan` and `nightly::publish`. The
+//! crate depends on the shared crates below it (`gpustream`, `gpustream-lake`, ...),
+//! never on another service (stream processor, consumers).
 //!
 //! ```text
 //! batch-analytics daily --lake s3://bucket/lake --date 2024-01-02
@@ -22,6 +36,7 @@ pub mod analyze;
 pub mod cli;
 pub mod daily;
 pub mod error;
+pub mod model;
 pub mod nightly;
 pub mod report;
 pub mod sql;

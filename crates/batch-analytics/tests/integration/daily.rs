@@ -82,6 +82,10 @@ async fn daily_known_answers() {
     assert_eq!(out.rows, 2);
     assert!(out.removed.is_empty());
     assert!(
+        out.nightly.report_html.is_none(),
+        "the report is rendered only when asked for"
+    );
+    assert!(
         out.location
             .ends_with("analytics/daily_gpu/date=2024-01-02/part-0.parquet")
     );
