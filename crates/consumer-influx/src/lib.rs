@@ -2,8 +2,9 @@
 //!
 //! Consumes wire-format samples ([`gpustream::wire`]) and anomaly events
 //! ([`gpustream::AnomalyEvent`]) from Kafka, encodes them as line protocol
-//! ([`line_protocol`]) and writes them in gzip-compressed batches to InfluxDB's v1
-//! `/write` or v2 `/api/v2/write` API ([`influx`]). It runs on the shared consumer
+//! ([`line_protocol`]; the measurements, tags and fields it writes are listed in
+//! [`schema`]) and writes them in gzip-compressed batches to InfluxDB's v1 `/write` or v2
+//! `/api/v2/write` API ([`influx`]). It runs on the shared consumer
 //! runtime (`gpustream_runtime::consumer`): offsets are committed only after their batch
 //! was written, and points are idempotent, so delivery is effectively exactly once
 //! ([`sink`]).
@@ -35,6 +36,7 @@ pub mod cli;
 pub mod error;
 pub mod influx;
 pub mod line_protocol;
+pub mod schema;
 pub mod sink;
 pub mod stats;
 

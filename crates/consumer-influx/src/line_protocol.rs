@@ -1,7 +1,9 @@
-//! A small, allocation-free InfluxDB line-protocol encoder for samples and anomalies.
+//! A small, allocation-free InfluxDB line-protocol encoder for samples, anomalies and
+//! rollups.
 //!
 //! Every function appends to a caller-owned `String` (the batch buffer); nothing is
-//! allocated per line or per field.
+//! allocated per line or per field. Measurement names and keys come from [`crate::schema`],
+//! which lists them for readers of InfluxDB.
 //!
 //! # Escaping
 //!
@@ -32,19 +34,10 @@ use std::fmt::Write as _;
 use gpustream::{AnomalyEvent, Metric, Sample};
 
 use crate::error::{Error, Result};
-
-/// Measurement of GPU samples.
-pub const SAMPLES_MEASUREMENT: &str = "gpu_samples";
-/// Measurement of anomaly transitions.
-pub const ANOMALIES_MEASUREMENT: &str = "gpu_anomalies";
-
-/// Measurement of 1-minute rollups.
-pub const ROLLUPS_MEASUREMENT: &str = "gpu_rollups_1m";
-
-/// Tag keys of [`SAMPLES_MEASUREMENT`].
-pub const SAMPLE_TAGS: &[&str] = &["gpu", "gpu_name", "host", "source"];
-/// Field keys of [`SAMPLES_MEASUREMENT`] besides the metric columns and `extra` entries.
-pub const SAMPLE_FIXED_FIELDS: &[&str] = &["seq", "gpu_index", "unsupported"];
+use crate::schema::{
+    ANOMALIES_MEASUREMENT, ROLLUPS_MEASUREMENT, RollupStat, SAMPLE_FIXED_FIELDS, SAMPLE_TAGS,
+    SAMPLES_MEASUREMENT, field, tag,
+};
 
 /// What [`encode_sample`] had to leave out of a line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,15 +98,15 @@ pub fn encode_sample(out: &mut String, sample: &Sample) -> Result<Encoded> {
 
     let mut line = Line::start(out, SAMPLES_MEASUREMENT);
     // Tags in key order: InfluxDB sorts them otherwise.
-    line.tag("gpu", &sample.gpu);
+    line.tag(tag::GPU, &sample.gpu);
     if let Some(name) = &sample.gpu_name {
-        line.tag("gpu_name", name);
+        line.tag(tag::GPU_NAME, name);
     }
-    line.tag("host", &sample.host);
-    line.tag("source", sample.source.as_str());
+    line.tag(tag::HOST, &sample.host);
+    line.tag(tag::SOURCE, sample.source.as_str());
 
-    line.field_i64("seq", seq);
-    line.field_i64("gpu_index", i64::from(sample.gpu_index));
+    line.field_i64(field::SEQ, seq);
+    line.field_i64(field::GPU_INDEX, i64::from(sample.gpu_index));
     for (metric, value) in sample.metrics.present() {
         if metric.kind().is_integer() {
             // Same conversion as the wire format's.
@@ -130,7 +123,7 @@ pub fn encode_sample(out: &mut String, sample: &Sample) -> Result<Encoded> {
         line.field_f64(name, *value);
     }
     if !sample.unsupported.is_empty() {
-        line.field_key("unsupported");
+        line.field_key(field::UNSUPPORTED);
         line.out.push('"');
         for (i, metric) in sample.unsupported.iter().enumerate() {
             if i > 0 {
@@ -157,32 +150,32 @@ pub fn encode_anomaly(out: &mut String, event: &AnomalyEvent) -> Result<()> {
         ))
     })?;
     let mut line = Line::start(out, ANOMALIES_MEASUREMENT);
-    line.tag("gpu", &event.gpu);
-    line.tag("host", &event.host);
-    line.tag("rule", &event.rule);
-    line.tag("severity", event.severity.as_str());
-    line.tag("source", event.source.as_str());
-    line.tag("state", event.state.as_str());
+    line.tag(tag::GPU, &event.gpu);
+    line.tag(tag::HOST, &event.host);
+    line.tag(tag::RULE, &event.rule);
+    line.tag(tag::SEVERITY, event.severity.as_str());
+    line.tag(tag::SOURCE, event.source.as_str());
+    line.tag(tag::STATE, event.state.as_str());
 
-    line.field_str("anomaly_id", &event.anomaly_id);
-    line.field_str("message", &event.message);
+    line.field_str(field::ANOMALY_ID, &event.anomaly_id);
+    line.field_str(field::MESSAGE, &event.message);
     if let Some(metric) = &event.metric {
-        line.field_str("metric", metric);
+        line.field_str(field::METRIC, metric);
     }
-    line.field_i64("started_at_ms", event.started_at.timestamp_millis());
+    line.field_i64(field::STARTED_AT_MS, event.started_at.timestamp_millis());
     if let Some(threshold) = event.threshold {
-        line.field_f64("threshold", threshold);
+        line.field_f64(field::THRESHOLD, threshold);
     }
     if let Some(value) = event.value {
-        line.field_f64("value", value);
+        line.field_f64(field::VALUE, value);
     }
     line.finish(ts);
     Ok(())
 }
 
 /// Appends the line of one rollup window (measurement [`ROLLUPS_MEASUREMENT`]):
-/// tags host, gpu, source; integer field `count`; `<metric>_min/_mean/_max/_last`;
-/// timestamp = window start.
+/// tags host, gpu, source; integer field `count`; `<metric>_min/_mean/_max/_last`
+/// ([`RollupStat`]); timestamp = window start.
 pub fn encode_rollup(out: &mut String, rollup: &gpustream::rollup::Rollup) -> Result<()> {
     let ts = rollup.window_start.timestamp_nanos_opt().ok_or_else(|| {
         Error::Encode(format!(
@@ -191,23 +184,22 @@ pub fn encode_rollup(out: &mut String, rollup: &gpustream::rollup::Rollup) -> Re
         ))
     })?;
     let mut line = Line::start(out, ROLLUPS_MEASUREMENT);
-    line.tag("gpu", &rollup.gpu);
-    line.tag("host", &rollup.host);
-    line.tag("source", rollup.source.as_str());
-    line.field_i64("count", i64::try_from(rollup.count).unwrap_or(i64::MAX));
+    line.tag(tag::GPU, &rollup.gpu);
+    line.tag(tag::HOST, &rollup.host);
+    line.tag(tag::SOURCE, rollup.source.as_str());
+    line.field_i64(
+        field::COUNT,
+        i64::try_from(rollup.count).unwrap_or(i64::MAX),
+    );
     let mut key = String::new();
     for (metric, agg) in &rollup.metrics {
-        for (stat, v) in [
-            ("min", agg.min),
-            ("mean", agg.mean),
-            ("max", agg.max),
-            ("last", agg.last),
-        ] {
+        for stat in RollupStat::ALL {
+            // The key of `RollupStat::field`, built in one reused buffer.
             key.clear();
             key.push_str(metric);
             key.push('_');
-            key.push_str(stat);
-            line.field_f64(&key, v);
+            key.push_str(stat.suffix());
+            line.field_f64(&key, stat.of(agg));
         }
     }
     line.finish(ts);
