@@ -88,13 +88,63 @@ impl ConfigFile {
         &self.path
     }
 
-    /// A section's table (empty when the file has none).
+    /// A section's table (empty when the file has none). `name` may be the dotted path
+    /// of a subsection: `producer.replay` is the `[producer.replay]` table.
     pub fn section(&self, name: &str) -> toml::Table {
-        self.table
-            .get(name)
-            .and_then(|v| v.as_table())
-            .cloned()
-            .unwrap_or_default()
+        let mut table = &self.table;
+        for part in name.split('.') {
+            match table.get(part).and_then(|v| v.as_table()) {
+                Some(t) => table = t,
+                None => return toml::Table::new(),
+            }
+        }
+        table.clone()
+    }
+
+    /// Checks that the table at `section` (a dotted path) holds only `keys` and the
+    /// subsections `subsections` (each a table). An unknown key is an error naming the
+    /// file, its line and a close known key; a subsection given as a value names its line.
+    ///
+    /// For a section whose own keys are read only in part (a table of shared keys with a
+    /// subsection per mode), where [`crate::config::resolve`] cannot see the whole table.
+    pub fn check_keys(&self, section: &str, keys: &[&str], subsections: &[&str]) -> Result<()> {
+        let path: Vec<&str> = section.split('.').collect();
+        for (name, value) in &self.section(section) {
+            let at = |name: &str| {
+                let mut full = path.clone();
+                full.push(name);
+                self.location_of(&full)
+            };
+            if subsections.contains(&name.as_str()) {
+                if !value.is_table() {
+                    return Err(Error::ConfigFile {
+                        location: at(name),
+                        message: format!(
+                            "`{name}` must be a section ([{section}.{name}]), not a value"
+                        ),
+                    });
+                }
+            } else if !keys.contains(&name.as_str()) {
+                let known: Vec<&str> = keys.iter().chain(subsections).copied().collect();
+                let hint = match did_you_mean(name, &known) {
+                    s if s.is_empty() => format!(
+                        " (keys: {}; sections: {})",
+                        keys.join(", "),
+                        subsections
+                            .iter()
+                            .map(|s| format!("[{section}.{s}]"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    s => s,
+                };
+                return Err(Error::ConfigFile {
+                    location: at(name),
+                    message: format!("[{section}] unknown key `{name}`{hint}"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// `path:line` of the key at `keys` (section first), or the path alone when the key
@@ -106,7 +156,12 @@ impl ConfigFile {
     /// The 1-based line where the key at `keys` is set: `[a]` then `b = ...` (or a
     /// dotted `b.c = ...`), found by reading the file the way a person would.
     pub fn line_of(&self, keys: &[&str]) -> Option<usize> {
-        let (section, rest) = keys.split_first()?;
+        if keys.is_empty() {
+            return None;
+        }
+        let starts_with_keys = |path: &[String]| {
+            path.len() >= keys.len() && path.iter().zip(keys).all(|(a, b)| a == b)
+        };
         let mut current: Vec<String> = Vec::new();
         for (i, raw) in self.text.lines().enumerate() {
             let line = raw.trim();
@@ -117,7 +172,8 @@ impl ConfigFile {
                 let header = header.trim_start_matches('[');
                 let end = header.find(']').unwrap_or(header.len());
                 current = split_key(&header[..end]);
-                if rest.is_empty() && current.first().map(String::as_str) == Some(*section) {
+                // `[a]` for the key `a`, and `[a.b]` for `a` or `a.b` (a subsection).
+                if starts_with_keys(&current) {
                     return Some(i + 1);
                 }
                 continue;
@@ -127,7 +183,7 @@ impl ConfigFile {
             };
             let mut full = current.clone();
             full.extend(split_key(key));
-            if full.len() >= keys.len() && full.iter().zip(keys).all(|(a, b)| a == b) {
+            if starts_with_keys(&full) {
                 return Some(i + 1);
             }
         }
@@ -199,6 +255,53 @@ mod tests {
         assert_eq!(f.line_of(&["stream_processor", "lake"]), None);
         assert_eq!(f.section("stream_processor")["group"].as_str(), Some("g"));
         assert!(f.section("producer").is_empty());
+    }
+
+    #[test]
+    fn subsections_by_dotted_path_and_their_keys_checked() {
+        let text =
+            "[producer]\ntopic = \"t\"\ncompresion = \"lz4\"\n\n[producer.replay]\nspeed = 2\n";
+        let f = ConfigFile::parse("/p.toml", text).expect("valid");
+        assert_eq!(f.section("producer.replay")["speed"].as_integer(), Some(2));
+        assert!(f.section("producer.nvml").is_empty());
+        assert!(
+            f.section("producer.topic").is_empty(),
+            "a value is not a table"
+        );
+        assert_eq!(f.line_of(&["producer", "replay", "speed"]), Some(6));
+        assert_eq!(
+            f.line_of(&["producer", "replay"]),
+            Some(5),
+            "a subsection's header"
+        );
+        let modes = ["replay", "simulate", "nvml"];
+        let err = f
+            .check_keys("producer", &["topic", "compression"], &modes)
+            .expect_err("typo")
+            .to_string();
+        assert_eq!(
+            err,
+            "/p.toml:3: [producer] unknown key `compresion` (did you mean `compression`?)"
+        );
+        let f = ConfigFile::parse("/p.toml", "[producer]\nzzz = 1\n").expect("valid");
+        let err = f
+            .check_keys("producer", &["topic"], &modes)
+            .expect_err("unknown")
+            .to_string();
+        assert!(err.starts_with("/p.toml:2: [producer] unknown key `zzz` (keys: topic; sections: [producer.replay], "), "{err}");
+        let f =
+            ConfigFile::parse("/p.toml", "[producer]\ntopic = \"t\"\nreplay = 1\n").expect("valid");
+        let err = f
+            .check_keys("producer", &["topic"], &modes)
+            .expect_err("value, not a table")
+            .to_string();
+        assert!(
+            err.starts_with("/p.toml:3: `replay` must be a section ([producer.replay])"),
+            "{err}"
+        );
+        let f = ConfigFile::parse("/p.toml", "[producer.replay]\nspeed = 1\n").expect("valid");
+        f.check_keys("producer", &["topic"], &modes)
+            .expect("only a subsection");
     }
 
     #[test]
