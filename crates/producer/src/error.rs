@@ -23,6 +23,13 @@ pub enum Error {
     /// NVML (the NVIDIA driver's management library) cannot be used on this machine.
     #[error("NVML unavailable: {0}")]
     NoDriver(String),
+    /// Configuration, Kafka connection or ops endpoint (the runtime's errors: a bad
+    /// configuration file names its line; a Kafka failure names the setting to check).
+    #[error(transparent)]
+    Runtime(#[from] gpustream_runtime::Error),
+    /// The thread doing the work ended without an answer (it panicked).
+    #[error("worker thread: {0}")]
+    Worker(String),
     /// Messages could not be delivered.
     #[error("{failed} of {total} messages were not delivered (first error: {first_error})")]
     Undelivered {

@@ -3,7 +3,9 @@
 //! - Only complete lines are parsed; a partial last line waits for its line break.
 //! - Truncation (the file got shorter) restarts reading at the top of the same file.
 //! - Rotation (the path now names another file) drains the old file to its end, then
-//!   reads the new one from the top; a missing path is waited for.
+//!   reads the new one from the top; a missing path is waited for. "Another file" is
+//!   decided by the operating system's file identity, through `same-file`: device and
+//!   inode on Unix, volume serial number and file index on Windows.
 //! - The read position and the parser's state (header, session, sequence number) are
 //!   saved to a state file after the sink confirmed delivery of everything before them,
 //!   so a restart neither re-sends nor skips rows. After a crash (no final save), the rows
@@ -13,14 +15,14 @@
 //! session's end, so follow mode does not mark sensors unsupported.
 
 use std::collections::BTreeMap;
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use same_file::Handle;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -57,15 +59,20 @@ impl Default for FollowOptions {
 /// The saved position in one followed file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileState {
-    /// Device and inode of the file that was read: a different file at the same path
-    /// (rotated while we were down) is read from the top.
+    /// Device of the file that was read (with `ino`, its identity): a different file at
+    /// the same path (rotated while we were down) is read from the top. On systems other
+    /// than Unix, where the standard library has no stable file index, 0.
     pub dev: u64,
-    /// Inode number.
+    /// Inode number; on systems other than Unix (Windows), the file's creation time in
+    /// nanoseconds since the epoch. There `head_hash` carries more of the weight: NTFS
+    /// gives a file created under a name deleted less than 15 s before the old creation
+    /// time ("tunnelling").
     pub ino: u64,
     /// Byte offset just after the last line that was published.
     pub pos: u64,
-    /// XXH3 of the file's first bytes (up to 256, and at most `pos`): catches an inode
-    /// that was reused for a new file.
+    /// XXH3 of the file's first bytes (up to 4 KiB, and at most `pos`: a GPU-Z header and
+    /// its first rows, whose times differ from one log to the next): catches an inode that
+    /// was reused for a new file.
     pub head_hash: u64,
     /// Length the hash covers.
     pub head_len: u64,
@@ -117,7 +124,30 @@ impl FollowState {
     }
 }
 
-const HEAD_LEN: u64 = 256;
+const HEAD_LEN: u64 = 4096;
+
+/// The identity of a file as kept in the state file: `(device, inode)` on Unix.
+#[cfg(unix)]
+fn saved_identity(md: &Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (md.dev(), md.ino())
+}
+
+/// The identity of a file as kept in the state file: `(0, creation time)` where there
+/// is no inode (Windows); see [`FileState::ino`].
+#[cfg(not(unix))]
+fn saved_identity(md: &Metadata) -> (u64, u64) {
+    (0, created_nanos(md))
+}
+
+/// Creation time in nanoseconds since the epoch (0 where the file system has none).
+#[cfg_attr(unix, allow(dead_code))]
+fn created_nanos(md: &Metadata) -> u64 {
+    md.created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
 
 fn head_hash(file: &mut File, len: u64) -> std::io::Result<u64> {
     let mut buf = vec![0; len as usize];
@@ -130,8 +160,9 @@ fn head_hash(file: &mut File, len: u64) -> std::io::Result<u64> {
 struct Tail {
     name: String,
     path: PathBuf,
-    file: Option<File>,
-    dev_ino: (u64, u64),
+    /// The open file; its handle is also its identity (compared with the path's).
+    file: Option<Handle>,
+    saved_id: (u64, u64),
     /// Offset just after the last complete line handed to the parser.
     pos: u64,
     /// Bytes after `pos` without a line break yet.
@@ -150,7 +181,7 @@ impl Tail {
             name,
             path: input.path.clone(),
             file: None,
-            dev_ino: (0, 0),
+            saved_id: (0, 0),
             pos: 0,
             pending: Vec::new(),
             encoding: None,
@@ -173,9 +204,9 @@ impl Tail {
             return;
         };
         let Ok(md) = file.metadata() else { return };
-        self.dev_ino = (md.dev(), md.ino());
+        self.saved_id = saved_identity(&md);
         if let Some(st) = saved {
-            let same = (st.dev, st.ino) == self.dev_ino
+            let same = (st.dev, st.ino) == self.saved_id
                 && md.len() >= st.pos
                 && st.head_len <= md.len()
                 && head_hash(&mut file, st.head_len).ok() == Some(st.head_hash);
@@ -194,16 +225,19 @@ impl Tail {
                 tracing::warn!(file = %self.name, "the file changed since the last run (rotated or truncated): reading it from the top");
             }
         }
-        self.file = Some(file);
+        match Handle::from_file(file) {
+            Ok(handle) => self.file = Some(handle),
+            Err(e) => tracing::warn!(file = %self.name, "cannot identify the file, retrying: {e}"),
+        }
     }
 
     fn state(&mut self) -> Option<FileState> {
-        let file = self.file.as_mut()?;
+        let file = self.file.as_mut()?.as_file_mut();
         let head_len = self.pos.min(HEAD_LEN);
         let head_hash = head_hash(file, head_len).ok()?;
         Some(FileState {
-            dev: self.dev_ino.0,
-            ino: self.dev_ino.1,
+            dev: self.saved_id.0,
+            ino: self.saved_id.1,
             pos: self.pos,
             head_hash,
             head_len,
@@ -215,7 +249,7 @@ impl Tail {
 
     /// Reads what was appended and feeds complete lines; returns whether anything was read.
     fn read_new(&mut self, out: &mut Vec<Parsed>) -> std::io::Result<bool> {
-        let Some(file) = self.file.as_mut() else {
+        let Some(file) = self.file.as_mut().map(Handle::as_file_mut) else {
             return Ok(false);
         };
         let from = self.pos + self.pending.len() as u64;
@@ -280,8 +314,12 @@ impl Tail {
 
     /// Detects truncation and rotation; returns what happened, if anything.
     fn check_replaced(&mut self, out: &mut Vec<Parsed>) -> Option<&'static str> {
-        let md = match std::fs::metadata(&self.path) {
-            Ok(md) => md,
+        // The file now at the path, opened to learn its identity: where there are no
+        // inodes (Windows), only an open handle tells one file from another.
+        let (at_path, md) = match Handle::from_path(&self.path)
+            .and_then(|h| h.as_file().metadata().map(|md| (h, md)))
+        {
+            Ok(found) => found,
             // Rotated away and not yet recreated: keep reading the old file.
             Err(_) => return None,
         };
@@ -289,7 +327,7 @@ impl Tail {
             self.reopen(None);
             return self.file.is_some().then_some("appeared");
         }
-        if (md.dev(), md.ino()) != self.dev_ino {
+        if self.file.as_ref() != Some(&at_path) {
             // Rotated: what the old file still holds comes first, then the new file.
             let _ = self.read_new(out);
             self.consume_lines(true, out);
@@ -406,4 +444,35 @@ pub fn follow(
     report.delivery = sink.flush(Duration::from_secs(60))?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_tells_a_rotated_file_from_the_same_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log.txt");
+        std::fs::write(&path, "a\n").expect("write");
+        let first = Handle::from_path(&path).expect("handle");
+        let id = saved_identity(&std::fs::metadata(&path).expect("metadata"));
+        std::fs::write(&path, "a\nb\n").expect("rewrite in place");
+        assert!(
+            first == Handle::from_path(&path).expect("handle"),
+            "same file"
+        );
+        assert_eq!(id, saved_identity(&std::fs::metadata(&path).expect("md")));
+        std::fs::rename(&path, dir.path().join("log.txt.1")).expect("rotate");
+        std::fs::write(&path, "c\n").expect("new file");
+        assert!(
+            first != Handle::from_path(&path).expect("handle"),
+            "another file"
+        );
+        // The fallback identity of systems without inodes reads a creation time here too.
+        let md = std::fs::metadata(&path).expect("metadata");
+        if md.created().is_ok() {
+            assert!(created_nanos(&md) > 0);
+        }
+    }
 }

@@ -3,8 +3,9 @@
 //!
 //! GPU-Z parsing lives in the `gpuz` crate and the simulators in `gpustream-sim`; this
 //! crate owns what makes them a service: pacing, replay and follow modes, the NVML
-//! sampler and the Kafka sink.
+//! sampler, the Kafka sink and the command line with its configuration ([`cli`]).
 
+pub mod cli;
 pub mod error;
 pub mod follow;
 pub mod nvml;

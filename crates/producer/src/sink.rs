@@ -2,12 +2,16 @@
 //!
 //! Delivery is asynchronous (librdkafka batches and retries, idempotent, acks=all); every
 //! delivery report is counted so that a failed delivery is reported, never dropped silently.
+//! A sink may report to the shared metrics and readiness ([`SinkObserver`]): samples in,
+//! samples delivered, delivery failures, and whether Kafka takes what is sent.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use gpustream::Sample;
+use gpustream_runtime::kafka::KafkaSettings;
+use gpustream_runtime::service::{CommonMetrics, Health};
 use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
@@ -32,16 +36,80 @@ pub struct DeliveryTotals {
     pub failed: u64,
 }
 
+/// The readiness part a sink reports on.
+pub const HEALTH_PART: &str = "kafka";
+
+/// Reports a sink's traffic to the shared metrics (`gpustream_records_in_total` per
+/// sample sent, labelled with the source; `gpustream_records_out_total` per delivery;
+/// `gpustream_write_errors_total` per failed delivery) and its state to readiness
+/// (part `kafka`: failing from a failed delivery, or librdkafka finding every broker
+/// down, until the next delivery succeeds).
+#[derive(Clone)]
+pub struct SinkObserver {
+    metrics: CommonMetrics,
+    health: Health,
+    source: String,
+    failing: Arc<AtomicBool>,
+}
+
+impl SinkObserver {
+    /// An observer reporting to `metrics` and `health`; `source` labels the records read
+    /// (`gpuz`, `nvml`, `sim`).
+    pub fn new(metrics: CommonMetrics, health: Health, source: &str) -> SinkObserver {
+        SinkObserver {
+            metrics,
+            health,
+            source: source.to_string(),
+            failing: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn sent(&self) {
+        self.metrics.record_in(&self.source);
+    }
+
+    fn delivered(&self) {
+        self.metrics.records_out.inc();
+        // Only a change of state takes the health lock, not every delivery.
+        if self.failing.swap(false, Ordering::Relaxed) {
+            self.health.ok(HEALTH_PART);
+            tracing::info!("deliveries to Kafka succeed again");
+        }
+    }
+
+    fn failed(&self, why: String) {
+        self.metrics.write_errors.inc();
+        self.fail(why);
+    }
+
+    fn fail(&self, why: String) {
+        self.failing.store(true, Ordering::Relaxed);
+        self.health.fail(HEALTH_PART, why);
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     delivered: AtomicU64,
     failed: AtomicU64,
     first_error: std::sync::Mutex<Option<String>>,
+    observer: Option<SinkObserver>,
 }
 
 struct DeliveryContext(Arc<Counters>);
 
-impl ClientContext for DeliveryContext {}
+impl ClientContext for DeliveryContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "kafka client error");
+        // Every broker unreachable: nothing will be delivered until one is back, which
+        // delivery reports would only say after `message.timeout.ms`.
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown)
+            && let Some(o) = &self.0.observer
+        {
+            o.fail(format!("all brokers down: {reason}"));
+        }
+    }
+}
 
 impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = ();
@@ -50,11 +118,17 @@ impl ProducerContext for DeliveryContext {
         match result {
             Ok(_) => {
                 self.0.delivered.fetch_add(1, Ordering::Relaxed);
+                if let Some(o) = &self.0.observer {
+                    o.delivered();
+                }
             }
             Err((e, _)) => {
                 self.0.failed.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut g) = self.0.first_error.lock() {
                     g.get_or_insert_with(|| e.to_string());
+                }
+                if let Some(o) = &self.0.observer {
+                    o.failed(format!("delivery failed: {e}"));
                 }
             }
         }
@@ -90,30 +164,63 @@ impl Default for SinkOptions {
     }
 }
 
+/// Checks a compression codec name against [`COMPRESSIONS`].
+pub fn check_compression(name: &str) -> Result<()> {
+    if COMPRESSIONS.contains(&name) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "unknown compression `{name}` (use one of: {})",
+            COMPRESSIONS.join(", ")
+        )))
+    }
+}
+
 impl KafkaSink {
-    /// Connects a producer (see [`gpustream_runtime::kafka::producer_config`]).
+    /// Connects a producer to a plaintext broker (see
+    /// [`gpustream_runtime::kafka::producer_config`]).
     pub fn new(brokers: &str, topic: &str) -> Result<Self> {
         Self::with_options(brokers, topic, &SinkOptions::default())
     }
 
-    /// Connects a producer with the given compression and delivery timeout.
+    /// Connects a producer to a plaintext broker with the given compression and delivery
+    /// timeout.
     pub fn with_options(brokers: &str, topic: &str, opts: &SinkOptions) -> Result<Self> {
-        if !COMPRESSIONS.contains(&opts.compression.as_str()) {
-            return Err(Error::Invalid(format!(
-                "unknown compression `{}` (use one of: {})",
-                opts.compression,
-                COMPRESSIONS.join(", ")
-            )));
+        Self::connect(&KafkaSettings::plaintext(brokers), topic, opts, None)
+    }
+
+    /// Connects a producer with `kafka`'s brokers and client properties (TLS, SASL and
+    /// secrets included), reporting to `observer` when given.
+    ///
+    /// `opts` set the compression and the delivery timeout unless the Kafka settings set
+    /// `compression.type` or `message.timeout.ms` themselves (`-X` and `[kafka]` win).
+    pub fn connect(
+        kafka: &KafkaSettings,
+        topic: &str,
+        opts: &SinkOptions,
+        observer: Option<SinkObserver>,
+    ) -> Result<Self> {
+        check_compression(&opts.compression)?;
+        let counters = Arc::new(Counters {
+            observer,
+            ..Counters::default()
+        });
+        let mut config = kafka.producer_config();
+        let given = |k: &str| kafka.properties.contains_key(k);
+        if !given("compression.type") && !given("compression.codec") {
+            config.set("compression.type", &opts.compression);
         }
-        let counters = Arc::new(Counters::default());
-        let mut config = gpustream_runtime::kafka::producer_config(brokers);
-        config.set("compression.type", &opts.compression).set(
-            "message.timeout.ms",
-            opts.message_timeout.as_millis().max(1).to_string(),
-        );
+        if !given("message.timeout.ms") && !given("delivery.timeout.ms") {
+            config.set(
+                "message.timeout.ms",
+                opts.message_timeout.as_millis().max(1).to_string(),
+            );
+        }
         let producer = config
             .create_with_context(DeliveryContext(counters.clone()))
-            .map_err(|e| Error::Kafka(format!("cannot create producer for {brokers}: {e}")))?;
+            .map_err(|e| {
+                Error::Kafka(format!("cannot create producer for {}: {e}", kafka.brokers))
+            })?;
         Ok(KafkaSink {
             producer,
             topic: topic.to_string(),
@@ -180,6 +287,9 @@ impl SampleSink for KafkaSink {
         serde_json::to_writer(&mut self.buf, &WireRef(sample))
             .map_err(|e| Error::Encode(e.to_string()))?;
         let key = sample.key();
+        if let Some(o) = &self.counters.observer {
+            o.sent();
+        }
         loop {
             let record = BaseRecord::to(&self.topic).key(&key).payload(&self.buf);
             match self.producer.send(record) {

@@ -184,13 +184,10 @@ fn truncation_and_rotation_are_followed() {
     let run = start(&log, &state, &sink);
     sink.wait_for(2);
 
-    // Truncated in place (GPU-Z restarted logging into the same file): same inode.
-    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&log).unwrap());
+    // Truncated in place (GPU-Z restarted logging into the same file): the same file.
+    let before = same_file::Handle::from_path(&log).unwrap();
     std::fs::write(&log, format!("{HEADER}{}", row(100, 30)).as_bytes()).unwrap();
-    assert_eq!(
-        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&log).unwrap()),
-        ino
-    );
+    assert!(before == same_file::Handle::from_path(&log).unwrap());
     sink.wait_for(3);
 
     // Rotated: renamed, the writer still appends one row to the old file, then a new file.

@@ -1,6 +1,6 @@
 //! The producer binary against the real Kafka-API broker (Tansu): the simulated fleet and
-//! its labels, replay passes, compression, Ctrl-C, and the errors for a missing topic and
-//! an unreachable broker.
+//! its labels, replay passes, compression, Ctrl-C, the errors for a missing topic and an
+//! unreachable broker, and the ops endpoint of a follow run.
 
 mod support;
 
@@ -11,8 +11,9 @@ use chrono::{TimeZone, Utc};
 use gpustream::Sample;
 use gpustream_sim::fleet::{FaultLabel, Fleet, FleetConfig};
 use gpustream_test_kit::data::shared_log;
+use gpustream_test_kit::http::{http_get, metric};
 use gpustream_test_kit::kafka::{Record, create_topic, read_topic};
-use gpustream_test_kit::unique;
+use gpustream_test_kit::{free_port, unique};
 use support::producer_bin;
 
 /// The broker, or `None` when integration tests are off.
@@ -299,16 +300,25 @@ fn missing_topic_and_unreachable_broker_are_clear_errors() {
         "{stderr}"
     );
 
+    // The start-up check gives up after 15 s with one line naming what to check.
     let t = Instant::now();
     let out = producer_bin()
         .args(["simulate", "--brokers", "127.0.0.1:1", "--samples", "1"])
         .output()
         .expect("run producer");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(stderr.contains("broker unreachable"), "{stderr}");
-    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
-    assert!(t.elapsed() < Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let error_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("producer: error:"))
+        .collect();
+    assert_eq!(error_lines.len(), 1, "{stderr}");
+    assert!(
+        error_lines[0].contains("no broker of `127.0.0.1:1` answered within 15s")
+            && error_lines[0].contains("security.protocol"),
+        "{stderr}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
 }
 
 #[test]
@@ -345,6 +355,9 @@ fn follow_publishes_rows_as_they_are_written() {
                 "UTC",
                 "--gpu",
                 "live",
+                // A follow run serves /metrics; a free port, as tests run side by side.
+                "--metrics-addr",
+                "127.0.0.1:0",
             ])
             .arg("--state-file")
             .arg(&state)
@@ -380,4 +393,131 @@ fn follow_publishes_rows_as_they_are_written() {
         .map(|s| s.metrics.get(gpustream::Metric::GpuTemp).unwrap())
         .collect();
     assert_eq!(temps, vec![40.0, 41.0, 42.0]);
+}
+
+/// Polls `url` until `accept` takes the answer (at most 20 s); the last answer otherwise.
+fn wait_for_http(url: &str, accept: impl Fn(u16, &str) -> bool) -> Option<(u16, String)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = None;
+    while Instant::now() < deadline {
+        last = http_get(url);
+        if let Some((status, body)) = &last
+            && accept(*status, body)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    last
+}
+
+#[test]
+fn follow_serves_health_and_counts_delivered_samples() {
+    let Some(brokers) = brokers("follow_serves_health_and_counts_delivered_samples") else {
+        return;
+    };
+    let topic = unique("follow-ops");
+    create_topic(&brokers, &topic, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("live.txt");
+    let header = "Date , GPU Temperature [C] , GPU Load [%] ,\r\n";
+    let row = |sec: u32| format!("2025-01-01 00:00:{sec:02} , 40.0 , {sec} ,\r\n");
+    std::fs::write(&log, format!("{header}{}{}{}", row(0), row(1), row(2))).unwrap();
+    let port = free_port();
+    let child = producer_bin()
+        .args([
+            "replay",
+            "--follow",
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+        ])
+        .args([
+            "--poll-interval",
+            "50ms",
+            "--timezone",
+            "UTC",
+            "--gpu",
+            "live",
+        ])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn producer");
+    let base = format!("http://127.0.0.1:{port}");
+    fn delivered(n: f64) -> impl Fn(u16, &str) -> bool {
+        move |status, body| {
+            status == 200
+                && metric(body, "gpustream_records_out_total{component=\"producer\"}") == Some(n)
+        }
+    }
+
+    let ready = wait_for_http(&format!("{base}/health/ready"), |status, _| status == 200);
+    assert_eq!(ready.as_ref().map(|r| r.0), Some(200), "{ready:?}");
+    let (_, text) = wait_for_http(&format!("{base}/metrics"), delivered(3.0)).expect("/metrics");
+    let build = text
+        .lines()
+        .find(|l| l.starts_with("gpustream_build_info{"))
+        .unwrap_or_else(|| panic!("no build info in\n{text}"));
+    assert!(
+        build.contains("component=\"producer\"") && build.ends_with(" 1"),
+        "{build}"
+    );
+    assert_eq!(
+        metric(&text, "gpustream_records_out_total{component=\"producer\"}"),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "gpustream_records_in_total{component=\"producer\",topic=\"gpuz\"}"
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "gpustream_write_errors_total{component=\"producer\"}"
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        read_topic(&brokers, &topic, 3, Duration::from_secs(20)).len(),
+        3
+    );
+
+    // Rows written while it runs are counted once the broker has them.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, format!("{}{}", row(3), row(4)).as_bytes()).unwrap();
+    let got = wait_for_http(&format!("{base}/metrics"), delivered(5.0)).expect("/metrics");
+    assert_eq!(
+        metric(
+            &got.1,
+            "gpustream_records_out_total{component=\"producer\"}"
+        ),
+        Some(5.0),
+        "{}",
+        got.1
+    );
+    let live = http_get(&format!("{base}/health/live")).expect("/health/live");
+    assert_eq!(live.0, 200, "{live:?}");
+
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("sent 5, delivered 5, failed 0"), "{stdout}");
 }

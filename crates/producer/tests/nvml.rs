@@ -363,7 +363,10 @@ fn without_a_driver_one_clear_error_and_a_hint() {
         1,
         "one error line, no backtrace, no broker noise:\n{stderr}"
     );
-    assert!(lines[0].starts_with("Error: NVML unavailable"), "{stderr}");
+    assert!(
+        lines[0].starts_with("producer: error: NVML unavailable"),
+        "{stderr}"
+    );
     assert!(lines[0].contains("libnvidia-ml"), "{stderr}");
     assert!(
         lines[0].contains("producer simulate") && lines[0].contains("producer replay"),

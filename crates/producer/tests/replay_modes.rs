@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use gpustream::Sample;
+use gpustream_runtime::kafka::KafkaSettings;
+use gpustream_runtime::service::{CommonMetrics, Health};
 use gpustream_test_kit::data::shared_log;
 use gpuz::{Identity, ParseOptions, parse_log};
 use producer::replay::{LogInput, Passes, ReplayOptions, read_inputs_file, replay, replay_passes};
-use producer::sink::{KafkaSink, SampleSink, SinkOptions, VecSink};
+use producer::sink::{KafkaSink, SampleSink, SinkObserver, SinkOptions, VecSink};
 
 const ADA: &str = "nvidia-ada-class_richardtokar-python_work.txt";
 const INTEL: &str = "intel-irisxe_rleaderjoon-GPU_DashBoard_c-b3212db.txt";
@@ -207,7 +209,12 @@ fn delivery_failures_are_counted_not_dropped() {
         compression: "zstd".into(),
         message_timeout: Duration::from_secs(1),
     };
-    let mut sink = KafkaSink::with_options("127.0.0.1:1", "nowhere", &opts).unwrap();
+    let registry = prometheus::Registry::new();
+    let metrics = CommonMetrics::new(&registry, "producer").unwrap();
+    let health = Health::default();
+    let observer = SinkObserver::new(metrics.clone(), health.clone(), "gpuz");
+    let kafka = KafkaSettings::plaintext("127.0.0.1:1");
+    let mut sink = KafkaSink::connect(&kafka, "nowhere", &opts, Some(observer)).unwrap();
     let mut plain = VecSink::default();
     replay(&[input(ADA, "a")], &self::opts(0.0), &mut plain, &no_stop()).unwrap();
     for s in plain.0.iter().take(25) {
@@ -217,6 +224,16 @@ fn delivery_failures_are_counted_not_dropped() {
     assert_eq!(totals.delivered, 0);
     assert_eq!(totals.failed, 25);
     assert!(sink.first_error().is_some());
+    // The same failures in the shared metrics and readiness.
+    assert_eq!(metrics.records_in_total(), 25);
+    assert_eq!(metrics.records_out.get(), 0);
+    assert_eq!(metrics.write_errors.get(), 25);
+    let problem = health.problem().expect("not ready while deliveries fail");
+    assert!(problem.starts_with("kafka: "), "{problem}");
+    assert!(
+        health.is_live(),
+        "a broker outage is not a reason to restart"
+    );
 
     let bad = SinkOptions {
         compression: "brotli".into(),

@@ -20,6 +20,7 @@ use gpustream::{AnomalyEvent, AnomalyState, Metric, Metrics, Sample, Severity, S
 use crate::error::Result;
 use crate::sink::{DeliveryTotals, SampleSink};
 use gpustream::throttle;
+use gpustream_runtime::service::Health;
 
 /// A physical GPU, or a MIG instance of one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +133,10 @@ pub fn enumerate(backend: &mut dyn GpuBackend) -> std::result::Result<Vec<Device
 }
 
 /// Which identity becomes the sample's `gpu` id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum GpuId {
     /// NVML UUID (stable across reboots and slots).
     Uuid,
@@ -290,6 +294,23 @@ pub fn run_sampler(
     on_event: &mut dyn FnMut(&AnomalyEvent) -> Result<()>,
     stop: &Arc<AtomicBool>,
 ) -> Result<SamplerReport> {
+    run_sampler_with_health(backend, opts, sink, on_event, stop, &Health::default())
+}
+
+/// The readiness part the sampler reports on.
+pub const HEALTH_PART: &str = "nvml";
+
+/// [`run_sampler`], reporting to `health`: part `nvml` fails with the reason while a
+/// tick has a failed read (a lost GPU keeps it failing) and is ok after a tick in which
+/// every device answered.
+pub fn run_sampler_with_health(
+    backend: &mut dyn GpuBackend,
+    opts: &SamplerOptions,
+    sink: &mut dyn SampleSink,
+    on_event: &mut dyn FnMut(&AnomalyEvent) -> Result<()>,
+    stop: &Arc<AtomicBool>,
+    health: &Health,
+) -> Result<SamplerReport> {
     let interval = opts.interval.max(MIN_INTERVAL);
     let devices = enumerate(backend).map_err(|e| crate::Error::Invalid(format!("NVML: {e}")))?;
     if devices.is_empty() {
@@ -347,6 +368,7 @@ pub fn run_sampler(
                 None => tracing::warn!(%uuid, xid = code, "XID error on a device not sampled"),
             }
         }
+        let mut failed_reads: Vec<String> = Vec::new();
         for d in &mut state {
             let t0 = Instant::now();
             let result = backend.read(&d.info);
@@ -405,6 +427,7 @@ pub fn run_sampler(
                         ReadError::Lost(m) => (true, m.clone()),
                         ReadError::Other(m) => (d.failures >= opts.lost_after, m.clone()),
                     };
+                    failed_reads.push(format!("{}: {why}", d.gpu));
                     if lost_now && d.lost.is_none() {
                         let sample_id = event_id(Source::Nvml, &opts.host, &d.gpu, &session, seq);
                         let id = anomaly_id("gpu_lost", &opts.host, &d.gpu, &sample_id);
@@ -428,6 +451,14 @@ pub fn run_sampler(
                     }
                 }
             }
+        }
+        if failed_reads.is_empty() {
+            health.ok(HEALTH_PART);
+        } else {
+            health.fail(
+                HEALTH_PART,
+                format!("read failed: {}", failed_reads.join("; ")),
+            );
         }
         report.ticks += 1;
         // Skip ticks whose time has already passed rather than firing them back to back.
