@@ -2,14 +2,23 @@
 //! per-host/GPU overrides.
 //!
 //! The format is documented in `docs/anomaly-rules.md`; the defaults are
-//! `stream-processor/rules.default.toml`, compiled into the binary.
+//! `stream-processor/rules.default.toml`, compiled into the binary. This module reads the
+//! parts every rule shares (name, severity, `for`, `enabled`), `[missing]` and
+//! `[[override]]`; each detector kind reads and checks its own table
+//! ([`crate::detect::DetectorKind`]).
 
+use std::fmt;
 use std::time::Duration;
 
 use gpustream::{Metric, Severity};
 use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
 
+use crate::detect::registry::RawRule;
 use crate::error::{Error, Result};
+
+pub use crate::detect::RuleKind;
+pub use crate::detect::threshold::Direction;
 
 /// The default rules file, shipped next to the crate and compiled in.
 pub const DEFAULT_RULES_TOML: &str = include_str!("../rules.default.toml");
@@ -68,104 +77,6 @@ impl Signal {
     }
 }
 
-/// Which side of the level a threshold rule fires on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Fires while the reading is strictly above the level.
-    Above,
-    /// Fires while the reading is strictly below the level.
-    Below,
-}
-
-/// What a rule detects, with its parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RuleKind {
-    /// A reading beyond a level; resolves once it is back past `clear` (hysteresis).
-    Threshold {
-        /// Watched quantity.
-        signal: Signal,
-        /// Above or below.
-        direction: Direction,
-        /// Level it fires beyond.
-        level: f64,
-        /// Level it must come back to (inclusive) to resolve.
-        clear: f64,
-        /// Other readings that must also hold (strictly) for the rule to fire; when one
-        /// stops holding, the episode resolves.
-        guards: Vec<(Signal, Direction, f64)>,
-    },
-    /// A rise of at least `rise` within `within`, inside one session.
-    RateSpike {
-        /// Watched quantity.
-        signal: Signal,
-        /// Rise that fires.
-        rise: f64,
-        /// Time span of the rise.
-        within: Duration,
-        /// Resolves when the rise over `within` is below this.
-        clear_rise: f64,
-    },
-    /// EWMA z-score: the reading is more than `z` standard deviations from its moving mean.
-    Deviation {
-        /// Watched quantity.
-        signal: Signal,
-        /// EWMA weight of a new reading.
-        alpha: f64,
-        /// Fires beyond this many standard deviations.
-        z: f64,
-        /// Resolves below this many standard deviations.
-        clear_z: f64,
-        /// Lower bound of the standard deviation, so a flat signal does not make noise huge.
-        min_std: f64,
-        /// Readings needed (in one session) before the rule may fire.
-        warmup: u32,
-    },
-    /// Throttling flags, or clocks falling while the temperature is at its limit.
-    Throttle {
-        /// GPU-Z PerfCap bits that count (1 power, 2 thermal, ...).
-        perf_cap_bits: u32,
-        /// NVML throttle-reason bits that count.
-        throttle_reason_bits: u32,
-        /// Temperature at which falling clocks count as throttling (`None`: flags only).
-        temp_limit: Option<f64>,
-        /// Drop of the core clock below its recent maximum, in percent.
-        clock_drop_pct: f64,
-        /// Span of "recent" for the clock maximum.
-        clock_window: Duration,
-    },
-    /// A reading frozen at one value for `flat_for` while a peer moved by its range.
-    Stuck {
-        /// Watched quantity.
-        signal: Signal,
-        /// How long the value must stay exactly the same.
-        flat_for: Duration,
-        /// Peers and the range (max − min) each must move through meanwhile (any one suffices).
-        peers: Vec<(Signal, f64)>,
-    },
-    /// A counter grew by at least `increase` within `within`.
-    Counter {
-        /// Watched counter.
-        signal: Signal,
-        /// Growth that fires.
-        increase: f64,
-        /// Span of the growth.
-        within: Duration,
-        /// Resolves after this long without growth.
-        clear_after: Duration,
-    },
-    /// A non-zero event code (XID) in a sample.
-    Code {
-        /// Watched code.
-        signal: Signal,
-        /// Codes that are not reported.
-        ignore: Vec<i64>,
-        /// Codes reported as critical whatever the rule's severity.
-        critical: Vec<i64>,
-        /// Resolves after this long without a code.
-        clear_after: Duration,
-    },
-}
-
 /// One rule as the detector runs it (after overrides).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -217,9 +128,9 @@ pub struct Override {
     pub severity: Option<Severity>,
     /// New `for` duration.
     pub for_: Option<Duration>,
-    /// New level of a threshold rule.
+    /// New level, for kinds with levels ([`crate::detect::DetectorKind::levels`]).
     pub level: Option<f64>,
-    /// New clear level of a threshold rule.
+    /// New clear level, likewise.
     pub clear: Option<f64>,
 }
 
@@ -244,7 +155,7 @@ impl Override {
 /// A validated set of rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleSet {
-    /// Per-sample rules, in file order.
+    /// Per-sample rules: by kind, in the order of `detect/registry.rs`, then in file order.
     pub rules: Vec<Rule>,
     /// Missing samples / GPU lost.
     pub missing: MissingRules,
@@ -294,17 +205,18 @@ impl RuleSet {
                 if let Some(f) = o.for_ {
                     r.for_ = f;
                 }
-                if let RuleKind::Threshold { level, clear, .. } = &mut r.kind {
+                if let Some((mut level, mut clear)) = r.kind.levels() {
                     if let Some(l) = o.level {
-                        *level = l;
+                        level = l;
                         // A new level without a clear level keeps the same hysteresis gap.
                         if o.clear.is_none() {
-                            *clear = l;
+                            clear = l;
                         }
                     }
                     if let Some(c) = o.clear {
-                        *clear = c;
+                        clear = c;
                     }
+                    r.kind.set_levels(level, clear);
                 }
             }
         }
@@ -342,12 +254,16 @@ impl RuleSet {
 
 // ------------------------------------------------------------------ file format
 
-fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+/// Reads a duration field (`"10s"`); for `deserialize_with` in rule tables.
+pub(crate) fn de_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     gpustream_runtime::config::parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
-fn de_opt_duration<'de, D: serde::Deserializer<'de>>(
+/// Reads an optional duration field; for `deserialize_with` in rule tables.
+pub(crate) fn de_opt_duration<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<Duration>, D::Error> {
     let s = Option::<String>::deserialize(d)?;
@@ -355,39 +271,82 @@ fn de_opt_duration<'de, D: serde::Deserializer<'de>>(
         .transpose()
 }
 
-fn default_true() -> bool {
+pub(crate) fn default_true() -> bool {
     true
 }
-fn default_severity() -> Severity {
+
+pub(crate) fn default_severity() -> Severity {
     Severity::Warning
 }
 
-struct Common {
-    name: String,
-    severity: Severity,
-    for_: Option<Duration>,
-    enabled: bool,
+/// The fields every rule table has, as written in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommonFields {
+    /// `name`.
+    pub name: String,
+    /// `severity` (default warning).
+    pub severity: Severity,
+    /// `for` (default none: fires at once).
+    pub for_: Option<Duration>,
+    /// `enabled` (default true).
+    pub enabled: bool,
 }
 
-/// Declares a rule table of the file: the fields every rule has, then its own.
+impl CommonFields {
+    /// The rule these fields and a kind make.
+    pub(crate) fn into_rule(self, kind: RuleKind) -> Rule {
+        Rule {
+            name: self.name,
+            severity: self.severity,
+            for_: self.for_.unwrap_or_default(),
+            enabled: self.enabled,
+            kind,
+        }
+    }
+}
+
+/// A rule table of the file: deserialisable, with the common fields. Implemented by the
+/// tables that `rule_table!` declares.
+pub trait RuleTable: DeserializeOwned {
+    /// The fields every rule has.
+    fn common(&self) -> CommonFields;
+}
+
+/// Declares a rule table of the file: the fields every rule has (`name`, `severity`,
+/// `for`, `enabled`), then the kind's own; unknown keys are errors.
+///
+/// ```ignore
+/// rule_table!(
+///     /// The `[[rate_spike]]` table.
+///     pub RateSpikeToml {
+///         metric: String,
+///         rise: f64,
+///     }
+/// );
+/// ```
 macro_rules! rule_table {
-    ($name:ident { $($field:tt)* }) => {
-        #[derive(Deserialize)]
+    ($(#[$meta:meta])* $vis:vis $name:ident { $($field:tt)* }) => {
+        $(#[$meta])*
+        #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
-        struct $name {
+        $vis struct $name {
             name: String,
-            #[serde(default = "default_severity")]
-            severity: Severity,
-            #[serde(default, rename = "for", deserialize_with = "de_opt_duration")]
-            for_: Option<Duration>,
-            #[serde(default = "default_true")]
+            #[serde(default = "crate::rules::default_severity")]
+            severity: gpustream::Severity,
+            #[serde(
+                default,
+                rename = "for",
+                deserialize_with = "crate::rules::de_opt_duration"
+            )]
+            for_: Option<std::time::Duration>,
+            #[serde(default = "crate::rules::default_true")]
             enabled: bool,
             $($field)*
         }
 
-        impl $name {
-            fn common(&self) -> Common {
-                Common {
+        impl crate::rules::RuleTable for $name {
+            fn common(&self) -> crate::rules::CommonFields {
+                crate::rules::CommonFields {
                     name: self.name.clone(),
                     severity: self.severity,
                     for_: self.for_,
@@ -397,71 +356,32 @@ macro_rules! rule_table {
         }
     };
 }
+pub(crate) use rule_table;
 
-rule_table!(ThresholdToml {
-    metric: String,
-    above: Option<f64>,
-    below: Option<f64>,
-    clear: Option<f64>,
-    #[serde(default)]
-    when_above: std::collections::BTreeMap<String, f64>,
-    #[serde(default)]
-    when_below: std::collections::BTreeMap<String, f64>,
-});
+/// `v`, if finite; else an error naming the rule and the field.
+pub(crate) fn finite(rule: &str, field: &str, v: f64) -> std::result::Result<f64, String> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("rule `{rule}`: `{field}` must be a finite number"))
+    }
+}
 
-rule_table!(RateSpikeToml {
-    metric: String,
-    rise: f64,
-    #[serde(deserialize_with = "de_duration")]
-    within: Duration,
-    clear_rise: Option<f64>,
-});
+/// `v`, if finite and above zero; else an error naming the rule and the field.
+pub(crate) fn positive(rule: &str, field: &str, v: f64) -> std::result::Result<f64, String> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "rule `{rule}`: `{field}` must be a positive number"
+        ))
+    }
+}
 
-rule_table!(DeviationToml {
-    metric: String,
-    alpha: f64,
-    z: f64,
-    clear_z: Option<f64>,
-    min_std: f64,
-    warmup: u32,
-});
-
-rule_table!(ThrottleToml {
-    #[serde(default)]
-    perf_cap_bits: u32,
-    #[serde(default)]
-    throttle_reason_bits: u32,
-    temp_limit: Option<f64>,
-    clock_drop_pct: Option<f64>,
-    #[serde(default, deserialize_with = "de_opt_duration")]
-    clock_window: Option<Duration>,
-});
-
-rule_table!(StuckToml {
-    metric: String,
-    #[serde(deserialize_with = "de_duration")]
-    flat_for: Duration,
-    peers: std::collections::BTreeMap<String, f64>,
-});
-
-rule_table!(CounterToml {
-    metric: String,
-    increase: f64,
-    #[serde(deserialize_with = "de_duration")]
-    within: Duration,
-    #[serde(deserialize_with = "de_duration")]
-    clear_after: Duration,
-});
-
-rule_table!(CodeToml {
-    metric: String,
-    #[serde(default)]
-    ignore: Vec<i64>,
-    #[serde(default)]
-    critical: Vec<i64>,
-    #[serde(deserialize_with = "de_duration")]
-    clear_after: Duration,
-});
+/// The signal a rule names (a metric column or `memory_used_pct`); errors name the rule.
+pub(crate) fn signal(rule: &str, metric: &str) -> std::result::Result<Signal, String> {
+    Signal::parse(metric).map_err(|e| format!("rule `{rule}`: {e}"))
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -493,211 +413,107 @@ struct OverrideToml {
     clear: Option<f64>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A whole rules file: the rule tables of every kind (read by the kinds' own tables),
+/// `[missing]` and `[[override]]`.
 struct RulesFile {
-    #[serde(default)]
-    threshold: Vec<ThresholdToml>,
-    #[serde(default)]
-    rate_spike: Vec<RateSpikeToml>,
-    #[serde(default)]
-    deviation: Vec<DeviationToml>,
-    #[serde(default)]
-    throttle: Vec<ThrottleToml>,
-    #[serde(default)]
-    stuck: Vec<StuckToml>,
-    #[serde(default)]
-    counter: Vec<CounterToml>,
-    #[serde(default)]
-    code: Vec<CodeToml>,
+    rules: Vec<RawRule>,
     missing: Option<MissingToml>,
-    #[serde(default, rename = "override")]
     overrides: Vec<OverrideToml>,
 }
 
-fn finite(rule: &str, field: &str, v: f64) -> std::result::Result<f64, String> {
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(format!("rule `{rule}`: `{field}` must be a finite number"))
+/// `[missing]` and `[[override]]`: the top-level keys besides the kinds' tables.
+const MISSING: &str = "missing";
+const OVERRIDE: &str = "override";
+
+/// One top-level key of a rules file.
+struct FileKey(&'static str);
+
+/// Reads a [`FileKey`]: an unknown key is an error raised while reading the key (as
+/// `#[serde(deny_unknown_fields)]` does), so the TOML parser points at it.
+struct FileKeySeed;
+
+impl<'de> de::DeserializeSeed<'de> for FileKeySeed {
+    type Value = FileKey;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<FileKey, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = FileKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("field identifier")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<FileKey, E> {
+                file_fields()
+                    .iter()
+                    .find(|k| **k == v)
+                    .map(|k| FileKey(k))
+                    .ok_or_else(|| E::unknown_field(v, file_fields()))
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
     }
 }
 
-fn positive(rule: &str, field: &str, v: f64) -> std::result::Result<f64, String> {
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err(format!(
-            "rule `{rule}`: `{field}` must be a positive number"
-        ))
-    }
+/// Every top-level key a rules file may have, in the order of the kinds' registry.
+fn file_fields() -> &'static [&'static str] {
+    static FIELDS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    FIELDS.get_or_init(|| {
+        let mut v = RuleKind::TABLES.to_vec();
+        v.extend([MISSING, OVERRIDE]);
+        v
+    })
 }
 
-fn rule(c: Common, kind: RuleKind) -> Rule {
-    Rule {
-        name: c.name,
-        severity: c.severity,
-        for_: c.for_.unwrap_or_default(),
-        enabled: c.enabled,
-        kind,
+impl<'de> Deserialize<'de> for RulesFile {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct FileVisitor;
+        impl<'de> Visitor<'de> for FileVisitor {
+            type Value = RulesFile;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("struct RulesFile")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<RulesFile, A::Error> {
+                let mut file = RulesFile {
+                    rules: Vec::new(),
+                    missing: None,
+                    overrides: Vec::new(),
+                };
+                let (mut seen_missing, mut seen_overrides) = (false, false);
+                while let Some(FileKey(key)) = map.next_key_seed(FileKeySeed)? {
+                    match key {
+                        MISSING => {
+                            if std::mem::replace(&mut seen_missing, true) {
+                                return Err(de::Error::duplicate_field(MISSING));
+                            }
+                            file.missing = map.next_value()?;
+                        }
+                        OVERRIDE => {
+                            if std::mem::replace(&mut seen_overrides, true) {
+                                return Err(de::Error::duplicate_field(OVERRIDE));
+                            }
+                            file.overrides = map.next_value()?;
+                        }
+                        table => RawRule::read_tables(table, &mut map, &mut file.rules)?,
+                    }
+                }
+                Ok(file)
+            }
+        }
+        d.deserialize_struct("RulesFile", file_fields(), FileVisitor)
     }
 }
 
 impl RulesFile {
     fn compile(self) -> std::result::Result<RuleSet, String> {
-        let mut rules = Vec::new();
-        let signal =
-            |rule: &str, m: &str| Signal::parse(m).map_err(|e| format!("rule `{rule}`: {e}"));
-        for t in self.threshold {
-            let n = t.name.clone();
-            let common = t.common();
-            let sig = signal(&n, &t.metric)?;
-            let (direction, level) = match (t.above, t.below) {
-                (Some(a), None) => (Direction::Above, finite(&n, "above", a)?),
-                (None, Some(b)) => (Direction::Below, finite(&n, "below", b)?),
-                _ => {
-                    return Err(format!(
-                        "rule `{n}`: give exactly one of `above` and `below`"
-                    ));
-                }
-            };
-            let clear = finite(&n, "clear", t.clear.unwrap_or(level))?;
-            let wrong_side = match direction {
-                Direction::Above => clear > level,
-                Direction::Below => clear < level,
-            };
-            if wrong_side {
-                return Err(format!(
-                    "rule `{n}`: `clear` ({clear}) must be on the quiet side of the level ({level})"
-                ));
-            }
-            let mut guards = Vec::new();
-            for (dir, map) in [
-                (Direction::Above, &t.when_above),
-                (Direction::Below, &t.when_below),
-            ] {
-                for (m, v) in map {
-                    guards.push((signal(&n, m)?, dir, finite(&n, "when", *v)?));
-                }
-            }
-            rules.push(rule(
-                common,
-                RuleKind::Threshold {
-                    signal: sig,
-                    direction,
-                    level,
-                    clear,
-                    guards,
-                },
-            ));
-        }
-        for r in self.rate_spike {
-            let n = r.name.clone();
-            let common = r.common();
-            let rise = positive(&n, "rise", r.rise)?;
-            let clear_rise = finite(&n, "clear_rise", r.clear_rise.unwrap_or(rise / 2.0))?;
-            if r.within.is_zero() {
-                return Err(format!("rule `{n}`: `within` must be positive"));
-            }
-            rules.push(rule(
-                common,
-                RuleKind::RateSpike {
-                    signal: signal(&n, &r.metric)?,
-                    rise,
-                    within: r.within,
-                    clear_rise,
-                },
-            ));
-        }
-        for d in self.deviation {
-            let n = d.name.clone();
-            let common = d.common();
-            if !(d.alpha > 0.0 && d.alpha < 1.0) {
-                return Err(format!("rule `{n}`: `alpha` must be between 0 and 1"));
-            }
-            let z = positive(&n, "z", d.z)?;
-            rules.push(rule(
-                common,
-                RuleKind::Deviation {
-                    signal: signal(&n, &d.metric)?,
-                    alpha: d.alpha,
-                    z,
-                    clear_z: finite(&n, "clear_z", d.clear_z.unwrap_or(z / 2.0))?,
-                    min_std: positive(&n, "min_std", d.min_std)?,
-                    warmup: d.warmup,
-                },
-            ));
-        }
-        for t in self.throttle {
-            let n = t.name.clone();
-            let common = t.common();
-            if t.perf_cap_bits == 0 && t.throttle_reason_bits == 0 && t.temp_limit.is_none() {
-                return Err(format!(
-                    "rule `{n}`: give `perf_cap_bits`, `throttle_reason_bits` or `temp_limit`"
-                ));
-            }
-            rules.push(rule(
-                common,
-                RuleKind::Throttle {
-                    perf_cap_bits: t.perf_cap_bits,
-                    throttle_reason_bits: t.throttle_reason_bits,
-                    temp_limit: t
-                        .temp_limit
-                        .map(|v| finite(&n, "temp_limit", v))
-                        .transpose()?,
-                    clock_drop_pct: positive(
-                        &n,
-                        "clock_drop_pct",
-                        t.clock_drop_pct.unwrap_or(10.0),
-                    )?,
-                    clock_window: t.clock_window.unwrap_or(Duration::from_secs(30)),
-                },
-            ));
-        }
-        for s in self.stuck {
-            let n = s.name.clone();
-            let common = s.common();
-            if s.peers.is_empty() {
-                return Err(format!("rule `{n}`: `peers` must name at least one metric"));
-            }
-            let mut peers = Vec::new();
-            for (m, range) in &s.peers {
-                peers.push((signal(&n, m)?, positive(&n, "peers", *range)?));
-            }
-            rules.push(rule(
-                common,
-                RuleKind::Stuck {
-                    signal: signal(&n, &s.metric)?,
-                    flat_for: s.flat_for,
-                    peers,
-                },
-            ));
-        }
-        for c in self.counter {
-            let n = c.name.clone();
-            let common = c.common();
-            rules.push(rule(
-                common,
-                RuleKind::Counter {
-                    signal: signal(&n, &c.metric)?,
-                    increase: positive(&n, "increase", c.increase)?,
-                    within: c.within,
-                    clear_after: c.clear_after,
-                },
-            ));
-        }
-        for c in self.code {
-            let n = c.name.clone();
-            let common = c.common();
-            rules.push(rule(
-                common,
-                RuleKind::Code {
-                    signal: signal(&n, &c.metric)?,
-                    ignore: c.ignore,
-                    critical: c.critical,
-                    clear_after: c.clear_after,
-                },
-            ));
+        let mut raw = self.rules;
+        // Kinds in registry order, each in file order (the sort is stable).
+        raw.sort_by_key(RawRule::kind_index);
+        let mut rules = Vec::with_capacity(raw.len());
+        for r in raw {
+            rules.push(r.compile()?);
         }
         let missing = match self.missing {
             Some(m) => {
@@ -756,10 +572,10 @@ impl RulesFile {
                 (a, b) => a.or(b),
             };
             if (level.is_some() || o.clear.is_some()) && o.rule != "*" {
-                let is_threshold = rules
+                let has_levels = rules
                     .iter()
-                    .any(|r| r.name == o.rule && matches!(r.kind, RuleKind::Threshold { .. }));
-                if !is_threshold {
+                    .any(|r| r.name == o.rule && r.kind.levels().is_some());
+                if !has_levels {
                     return Err(format!(
                         "{at}: `above`/`below`/`clear` apply to threshold rules only"
                     ));
@@ -795,8 +611,8 @@ mod tests {
             r.rules
                 .iter()
                 .find(|x| x.name == name)
-                .and_then(|x| match x.kind {
-                    RuleKind::Threshold { level, .. } => Some(level),
+                .and_then(|x| match &x.kind {
+                    RuleKind::Threshold(t) => Some(t.level),
                     _ => None,
                 })
         };
@@ -859,15 +675,9 @@ mod tests {
         };
         let t = temp("lab-1", "gpu1");
         assert_eq!(t.severity, Severity::Critical);
-        assert!(
-            matches!(t.kind, RuleKind::Threshold { level, clear, .. } if level == 90.0 && clear == 88.0)
-        );
-        assert!(
-            matches!(temp("lab-1", "gpu0").kind, RuleKind::Threshold { level, .. } if level == 85.0)
-        );
-        assert!(
-            matches!(temp("other", "gpu1").kind, RuleKind::Threshold { level, .. } if level == 85.0)
-        );
+        assert!(matches!(&t.kind, RuleKind::Threshold(t) if t.level == 90.0 && t.clear == 88.0));
+        assert!(matches!(&temp("lab-1", "gpu0").kind, RuleKind::Threshold(t) if t.level == 85.0));
+        assert!(matches!(&temp("other", "gpu1").kind, RuleKind::Threshold(t) if t.level == 85.0));
         assert!(!temp("lab-2", "gpu0").enabled);
         assert!(!r.missing_enabled_for("lab-2", "gpu0", "gpu_lost"));
         assert!(r.missing_enabled_for("lab-1", "gpu0", "gpu_lost"));
