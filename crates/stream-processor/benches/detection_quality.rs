@@ -9,11 +9,9 @@
 //!
 //! Prints Markdown tables for BENCHMARKS.md.
 
-#[path = "../tests/common/quality.rs"]
-mod quality;
-
 use chrono::{TimeZone, Utc};
 use gpustream_sim::fleet::{FaultKind, FleetConfig};
+use stream_processor::quality;
 use stream_processor::rules::RuleSet;
 
 fn env(name: &str, default: u64) -> u64 {

@@ -9,6 +9,7 @@ pub mod lake_writer;
 pub mod metrics;
 pub mod pipeline;
 pub mod progress;
+pub mod quality;
 pub mod rollups;
 pub mod rules;
 #[cfg(test)]

@@ -5,12 +5,9 @@
 //! The full report (a larger fleet, and the classic thresholds as baseline) is
 //! `cargo test --workspace --bench detection_quality`, in BENCHMARKS.md.
 
-#[path = "common/quality.rs"]
-mod quality;
-
 use chrono::{TimeZone, Utc};
 use gpustream_sim::fleet::{FaultKind, FleetConfig};
-use quality::evaluate;
+use stream_processor::quality::{self, evaluate};
 use stream_processor::rules::RuleSet;
 
 fn fleet(faults: bool) -> FleetConfig {
