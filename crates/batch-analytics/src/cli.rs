@@ -1,85 +1,206 @@
-//! Command line of the `batch-analytics` binary and what each command does.
+//! Command line and configuration of the `batch-analytics` binary, and what each command
+//! does.
 //!
-//! Every flag can also come from the environment (`GPUSTREAM_<FLAG>`) or from the TOML
-//! file of `--config` (`lake = "s3://bucket/lake"`, `timezone = "Europe/Berlin"`),
-//! with flags taking precedence over the environment over the file.
+//! Settings come from flags (each with its `GPUSTREAM_*` variable), over the
+//! `[batch_analytics]` section of the `--config` file, over built-in defaults
+//! ([`Settings`]). Which day to run, the query and the generator's knobs are
+//! per-invocation flags, not settings.
 
 use std::io::Write;
-
+use std::num::NonZeroU64;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gpustream_lake::Lake;
-use gpustream_runtime::config::parse_duration;
+use gpustream_lake::delta::MaintainOptions;
+use gpustream_runtime::config::{
+    load_file, parse_duration, resolve, serde_duration, serde_opt_duration,
+};
+use gpustream_sim::lake_day::{SynthOptions, write_synthetic_day};
+use serde::{Deserialize, Serialize};
 
 use crate::daily::{DAILY_GPU_TABLE, DailyOutput, default_date, resolve_timezone};
 use crate::error::{Error, Result};
+use crate::maintain::{DaySelection, maintain_lake, parse_size, serde_size};
 use crate::model::AnalysisOptions;
 use crate::nightly::{NightlyOptions, run_nightly};
 use crate::sql::run_sql;
-use crate::tables::{LakeSession, PartitionDiscovery, RegisterOptions};
-use gpustream_sim::lake_day::{SynthOptions, write_synthetic_day};
+use crate::tables::LakeSession;
 
-/// Batch analytics over the GPU telemetry Parquet lake.
-#[derive(Debug, Parser)]
-#[command(name = "batch-analytics", version, about)]
+/// The configuration file section of this binary.
+pub const SECTION: &str = "batch_analytics";
+
+/// Batch analytics over the GPU telemetry lake (Delta tables).
+///
+/// Every setting can also be set by its GPUSTREAM_* environment variable or in the
+/// [batch_analytics] section of the --config file (flag > environment > file).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "batch-analytics", version, about, long_about = None)]
 pub struct Cli {
-    /// TOML configuration file (also `GPUSTREAM_CONFIG`); read before flags are parsed.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<String>,
+    /// TOML configuration file (section [batch_analytics]).
+    #[arg(long, env = "GPUSTREAM_CONFIG", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
     /// What to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
 /// The subcommands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Nightly job: the analytics tables of one UTC day (or a range), written to
-    /// `analytics/<table>/date=D/`, headline columns of `daily_gpu` printed, plus an
-    /// HTML report.
+    /// Nightly job: the analytics tables of one UTC day (or a range), each day replaced
+    /// in the Delta tables `analytics/<table>` (one commit per table), headline columns
+    /// of `daily_gpu` printed, an HTML report; then upkeep of the day's partitions.
     Daily(DailyArgs),
     /// Runs a read-only SQL query over the lake's tables and prints the result.
     Sql(SqlArgs),
+    /// Upkeep of every table: compacts closed days (Delta OPTIMIZE), writes a
+    /// checkpoint, vacuums files no recent version references.
+    Maintain(MaintainArgs),
+    /// Converts a lake of the previous layout (bare Hive-partitioned Parquet) into Delta
+    /// tables in place, carrying the stream processor's Kafka progress over.
+    Convert(ConvertArgs),
     /// Writes a synthetic fleet day into a lake (benchmarks and demos).
     Generate(GenerateArgs),
+    /// Shows the effective settings and exits.
+    Config(ConfigArgs),
 }
 
-/// Where the lake is and how to register it.
-#[derive(Debug, Clone, Args)]
-pub struct LakeArgs {
+/// `--lake`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct LakeFlag {
     /// Lake root: a local directory, `file:///dir` or `s3://bucket/prefix` (S3 endpoint
-    /// and credentials from the usual `AWS_*` variables).
+    /// and credentials from the usual `AWS_*` variables). Required.
     #[arg(long, env = "GPUSTREAM_LAKE", value_name = "URL")]
-    pub lake: String,
-    /// Also register sub-partition columns below `date` (e.g. `hour`) that every file
-    /// has. Lists every file of every table first.
-    #[arg(long, env = "GPUSTREAM_INFER_PARTITIONS")]
-    pub infer_partitions: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lake: Option<String>,
 }
 
-impl LakeArgs {
-    /// Opens the lake and registers its tables.
-    pub async fn open_session(&self) -> Result<LakeSession> {
-        let lake = Lake::open(&self.lake)?;
-        let partitions = if self.infer_partitions {
-            PartitionDiscovery::Infer
-        } else {
-            PartitionDiscovery::DateOnly
-        };
-        LakeSession::open(lake, RegisterOptions { partitions }).await
-    }
+/// Bool flag: `--flag` (true), `--flag=false`, or the variable set to true/false/1/0.
+fn bool_flag() -> clap::builder::BoolishValueParser {
+    clap::builder::BoolishValueParser::new()
+}
+
+/// Flags of the nightly analysis.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct AnalysisFlags {
+    /// IANA timezone of the `hourly` table's hours of day and of what "yesterday" is
+    /// [default: the machine's zone].
+    #[arg(long, env = "GPUSTREAM_TIMEZONE", value_name = "TZ")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// A sample is idle below this load, percent [default: 10].
+    #[arg(long, env = "GPUSTREAM_IDLE_BELOW", value_name = "PCT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_below: Option<f64>,
+    /// A sample is busy at or above this load, percent [default: 70].
+    #[arg(long, env = "GPUSTREAM_BUSY_FROM", value_name = "PCT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy_from: Option<f64>,
+    /// A temperature spike is a rise of more than this many °C ... [default: 10]
+    #[arg(long, env = "GPUSTREAM_SPIKE_RISE", value_name = "CELSIUS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spike_rise: Option<f64>,
+    /// ... within this time, inside one session and without a gap [default: 30s].
+    #[arg(long, env = "GPUSTREAM_SPIKE_WINDOW", value_parser = parse_duration)]
+    #[serde(skip_serializing_if = "Option::is_none", with = "serde_opt_duration")]
+    pub spike_window: Option<Duration>,
+    /// An interval longer than this many times the session's typical (median)
+    /// interval is a gap: no energy is integrated and no spike is followed across it
+    /// [default: 3].
+    #[arg(long, env = "GPUSTREAM_GAP_FACTOR", value_name = "X")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gap_factor: Option<f64>,
+    /// Intervals up to this long are never gaps (1-second timestamps jitter)
+    /// [default: 2s].
+    #[arg(long, env = "GPUSTREAM_GAP_FLOOR", value_parser = parse_duration)]
+    #[serde(skip_serializing_if = "Option::is_none", with = "serde_opt_duration")]
+    pub gap_floor: Option<Duration>,
+    /// Intervals longer than this are always gaps [default: 120s].
+    #[arg(long, env = "GPUSTREAM_MAX_INTERVAL", value_parser = parse_duration)]
+    #[serde(skip_serializing_if = "Option::is_none", with = "serde_opt_duration")]
+    pub max_interval: Option<Duration>,
+    /// Also write each table's day as CSV to `analytics/_csv/<table>/date=D/part-0.csv`.
+    #[arg(
+        long,
+        env = "GPUSTREAM_CSV",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = bool_flag(),
+        hide_possible_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csv: Option<bool>,
+    /// Also write the HTML report to this local file (with a range: `{date}` in the
+    /// name is replaced by each day).
+    #[arg(long, env = "GPUSTREAM_REPORT", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+    /// Do not write the HTML report into the lake (`analytics/_reports/date=D/report.html`).
+    #[arg(
+        long,
+        env = "GPUSTREAM_NO_REPORT",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = bool_flag(),
+        hide_possible_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_report: Option<bool>,
+}
+
+/// Flags of table upkeep.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct UpkeepFlags {
+    /// Compaction writes files of about this size, e.g. 128MiB, 64MB [default: 128MiB].
+    #[arg(long, env = "GPUSTREAM_TARGET_FILE_SIZE", value_name = "SIZE", value_parser = parse_size)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_file_size: Option<u64>,
+    /// Vacuum deletes data files that no version younger than this references, e.g.
+    /// 24h, 7d. A reader (or a writer that has not committed yet) older than this may
+    /// lose files [default: 24h].
+    #[arg(long, env = "GPUSTREAM_RETENTION", value_parser = parse_duration)]
+    #[serde(skip_serializing_if = "Option::is_none", with = "serde_opt_duration")]
+    pub retention: Option<Duration>,
 }
 
 /// Arguments of `daily`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args, Serialize)]
 pub struct DailyArgs {
     /// The lake.
     #[command(flatten)]
-    pub lake: LakeArgs,
+    #[serde(flatten)]
+    pub lake: LakeFlag,
+    /// The analysis.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub analysis: AnalysisFlags,
+    /// Upkeep after the run.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub upkeep: UpkeepFlags,
+    /// Do not maintain the processed days' partitions afterwards.
+    #[arg(
+        long,
+        env = "GPUSTREAM_NO_MAINTAIN",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = bool_flag(),
+        hide_possible_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_maintain: Option<bool>,
     /// UTC day to aggregate (`YYYY-MM-DD`). Default: yesterday in `--timezone`.
     #[arg(long, value_name = "YYYY-MM-DD", conflicts_with_all = ["from", "to"])]
+    #[serde(skip)]
     pub date: Option<NaiveDate>,
     /// First UTC day of a range (with `--to`, inclusive); each day is run and written
     /// on its own.
@@ -89,6 +210,7 @@ pub struct DailyArgs {
         value_name = "YYYY-MM-DD",
         requires = "to"
     )]
+    #[serde(skip)]
     pub from: Option<NaiveDate>,
     /// Last UTC day of a range (inclusive).
     #[arg(
@@ -97,69 +219,239 @@ pub struct DailyArgs {
         value_name = "YYYY-MM-DD",
         requires = "from"
     )]
+    #[serde(skip)]
     pub to: Option<NaiveDate>,
-    /// IANA timezone of the `hourly` table's hours of day and of what "yesterday" is.
-    /// Default: the machine's zone.
-    #[arg(long, env = "GPUSTREAM_TIMEZONE", value_name = "TZ")]
-    pub timezone: Option<String>,
-    /// A sample is idle below this load (percent).
-    #[arg(
-        long,
-        env = "GPUSTREAM_IDLE_BELOW",
-        default_value_t = 10.0,
-        value_name = "PCT"
-    )]
-    pub idle_below: f64,
-    /// A sample is busy at or above this load (percent).
-    #[arg(
-        long,
-        env = "GPUSTREAM_BUSY_FROM",
-        default_value_t = 70.0,
-        value_name = "PCT"
-    )]
-    pub busy_from: f64,
-    /// A temperature spike is a rise of more than this many °C ...
-    #[arg(
-        long,
-        env = "GPUSTREAM_SPIKE_RISE",
-        default_value_t = 10.0,
-        value_name = "CELSIUS"
-    )]
-    pub spike_rise: f64,
-    /// ... within this time, inside one session and without a gap.
-    #[arg(long, env = "GPUSTREAM_SPIKE_WINDOW", default_value = "30s", value_parser = parse_duration)]
-    pub spike_window: Duration,
-    /// An interval longer than this many times the session's typical (median)
-    /// interval is a gap: no energy is integrated and no spike is followed across it.
-    #[arg(
-        long,
-        env = "GPUSTREAM_GAP_FACTOR",
-        default_value_t = 3.0,
-        value_name = "X"
-    )]
-    pub gap_factor: f64,
-    /// Intervals up to this long are never gaps (1-second timestamps jitter).
-    #[arg(long, env = "GPUSTREAM_GAP_FLOOR", default_value = "2s", value_parser = parse_duration)]
-    pub gap_floor: Duration,
-    /// Intervals longer than this are always gaps.
-    #[arg(long, env = "GPUSTREAM_MAX_INTERVAL", default_value = "120s", value_parser = parse_duration)]
-    pub max_interval: Duration,
-    /// Also write each table as CSV (`part-0.csv`, with a `date` column) beside its
-    /// Parquet file.
-    #[arg(long, env = "GPUSTREAM_CSV")]
-    pub csv: bool,
-    /// Also write the HTML report to this local file (with a range: the last day's;
-    /// `{date}` in the name is replaced by each day).
-    #[arg(long, env = "GPUSTREAM_REPORT", value_name = "FILE")]
-    pub report: Option<String>,
-    /// Do not write the HTML report into the lake (`analytics/_reports/date=D/report.html`).
-    #[arg(long, env = "GPUSTREAM_NO_REPORT")]
-    pub no_report: bool,
 }
 
 impl DailyArgs {
-    /// The run options these flags describe.
-    pub fn options(&self) -> Result<NightlyOptions> {
+    /// The days to run, in order.
+    pub fn days(&self, tz: chrono_tz::Tz) -> Result<Vec<NaiveDate>> {
+        match (self.date, self.from, self.to) {
+            (Some(d), _, _) => Ok(vec![d]),
+            (None, Some(from), Some(to)) => {
+                if from > to {
+                    return Err(Error::Options(format!("--from {from} is after --to {to}")));
+                }
+                Ok(from.iter_days().take_while(|d| *d <= to).collect())
+            }
+            _ => Ok(vec![default_date(tz, Utc::now())]),
+        }
+    }
+}
+
+/// Arguments of `maintain`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct MaintainArgs {
+    /// The lake.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub lake: LakeFlag,
+    /// Sizes and retention.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub upkeep: UpkeepFlags,
+    /// Compact this UTC day only (even if it is today's).
+    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with = "before")]
+    #[serde(skip)]
+    pub date: Option<NaiveDate>,
+    /// Compact every day strictly before this one [default: today, UTC].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    #[serde(skip)]
+    pub before: Option<NaiveDate>,
+}
+
+/// Arguments of `convert`.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct ConvertArgs {
+    /// The lake.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub lake: LakeFlag,
+}
+
+/// Arguments of `generate`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct GenerateArgs {
+    /// The lake to write into.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub lake: LakeFlag,
+    /// UTC day to fill.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    #[serde(skip)]
+    pub date: NaiveDate,
+    /// Number of GPUs (8 per host).
+    #[arg(long, default_value_t = 12)]
+    #[serde(skip)]
+    pub gpus: usize,
+    /// Sampling interval in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    #[serde(skip)]
+    pub interval_ms: u64,
+    /// Kafka partitions the GPUs are spread over (one file per partition and hour).
+    #[arg(long, default_value_t = 12)]
+    #[serde(skip)]
+    pub partitions: usize,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 1)]
+    #[serde(skip)]
+    pub seed: u64,
+}
+
+/// Arguments of `sql`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct SqlArgs {
+    /// The lake.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub lake: LakeFlag,
+    /// Output format: an ASCII table for people, or CSV with a header for scripts
+    /// [default: table].
+    #[arg(long, env = "GPUSTREAM_FORMAT", value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<OutputFormat>,
+    /// The query, e.g. "SELECT count(*) FROM samples WHERE date = '2024-01-02'".
+    /// `SHOW TABLES` lists the tables.
+    #[arg(value_name = "SQL")]
+    #[serde(skip)]
+    pub query: String,
+}
+
+/// Arguments of `config`: every setting's flag, so the printout shows what a command
+/// given the same flags and environment would use.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+pub struct ConfigArgs {
+    /// Print the effective settings as a `[batch_analytics]` section.
+    #[arg(long)]
+    #[serde(skip)]
+    pub print: bool,
+    /// The lake.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub lake: LakeFlag,
+    /// The analysis.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub analysis: AnalysisFlags,
+    /// Upkeep.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub upkeep: UpkeepFlags,
+    /// Do not maintain after `daily`.
+    #[arg(
+        long,
+        env = "GPUSTREAM_NO_MAINTAIN",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = bool_flag(),
+        hide_possible_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_maintain: Option<bool>,
+    /// Output format of `sql`.
+    #[arg(long, env = "GPUSTREAM_FORMAT", value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<OutputFormat>,
+}
+
+/// How `sql` prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// ASCII table followed by a row count.
+    Table,
+    /// CSV with a header line, nothing else on stdout.
+    Csv,
+}
+
+/// Every key of the `[batch_analytics]` section, with its effective value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Lake root URL (required).
+    pub lake: String,
+    /// IANA timezone (`None`: the machine's zone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// Idle below this load, percent.
+    pub idle_below: f64,
+    /// Busy at or above this load, percent.
+    pub busy_from: f64,
+    /// A spike rises more than this, °C ...
+    pub spike_rise: f64,
+    /// ... within this time.
+    #[serde(with = "serde_duration")]
+    pub spike_window: Duration,
+    /// Gap: an interval this many times the typical one.
+    pub gap_factor: f64,
+    /// Intervals up to this are never gaps.
+    #[serde(with = "serde_duration")]
+    pub gap_floor: Duration,
+    /// Intervals above this are always gaps.
+    #[serde(with = "serde_duration")]
+    pub max_interval: Duration,
+    /// Also write CSV copies.
+    pub csv: bool,
+    /// Also write the report to this local file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+    /// Do not write the report into the lake.
+    pub no_report: bool,
+    /// Do not maintain after `daily`.
+    pub no_maintain: bool,
+    /// Compaction target file size, bytes.
+    #[serde(with = "serde_size")]
+    pub target_file_size: u64,
+    /// Vacuum retention.
+    #[serde(with = "serde_duration")]
+    pub retention: Duration,
+    /// Output format of `sql`.
+    pub format: OutputFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let analysis = AnalysisOptions::default();
+        let upkeep = MaintainOptions::default();
+        Settings {
+            lake: String::new(),
+            timezone: None,
+            idle_below: analysis.idle_below_pct,
+            busy_from: analysis.busy_from_pct,
+            spike_rise: analysis.spike_rise_c,
+            spike_window: Duration::from_secs_f64(analysis.spike_window_s),
+            gap_factor: analysis.gap_factor,
+            gap_floor: Duration::from_secs_f64(analysis.gap_floor_s),
+            max_interval: Duration::from_secs_f64(analysis.max_interval_s),
+            csv: false,
+            report: None,
+            no_report: false,
+            no_maintain: false,
+            target_file_size: upkeep.target_file_size.get(),
+            retention: upkeep.retention,
+            format: OutputFormat::Table,
+        }
+    }
+}
+
+impl Settings {
+    /// Opens the lake; an error names where `lake` can be set when it is not.
+    pub fn open_lake(&self) -> Result<Lake> {
+        if self.lake.trim().is_empty() {
+            return Err(Error::Config(gpustream_runtime::Error::Setting {
+                name: "lake".into(),
+                message: format!(
+                    "required: set --lake, GPUSTREAM_LAKE or `lake` in [{SECTION}] of the --config file"
+                ),
+            }));
+        }
+        Ok(Lake::open(&self.lake)?)
+    }
+
+    /// The options of a nightly run, checked.
+    pub fn nightly_options(&self) -> Result<NightlyOptions> {
         let timezone = resolve_timezone(self.timezone.as_deref())?;
         let analysis = AnalysisOptions {
             timezone,
@@ -193,112 +485,83 @@ impl DailyArgs {
         })
     }
 
-    /// The days to run, in order.
-    pub fn days(&self, tz: chrono_tz::Tz) -> Result<Vec<NaiveDate>> {
-        match (self.date, self.from, self.to) {
-            (Some(d), _, _) => Ok(vec![d]),
-            (None, Some(from), Some(to)) => {
-                if from > to {
-                    return Err(Error::Options(format!("--from {from} is after --to {to}")));
-                }
-                Ok(from.iter_days().take_while(|d| *d <= to).collect())
-            }
-            _ => Ok(vec![default_date(tz, Utc::now())]),
-        }
+    /// The options of table upkeep.
+    pub fn maintain_options(&self) -> Result<MaintainOptions> {
+        let target_file_size = NonZeroU64::new(self.target_file_size)
+            .ok_or_else(|| Error::Options("--target-file-size must be positive".into()))?;
+        Ok(MaintainOptions {
+            target_file_size,
+            retention: self.retention,
+        })
+    }
+
+    /// The settings as the `[batch_analytics]` section of a configuration file.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(self).unwrap_or_default();
+        format!("[{SECTION}]\n{body}")
     }
 }
 
-/// Arguments of `generate`.
-#[derive(Debug, Clone, Args)]
-pub struct GenerateArgs {
-    /// The lake to write into.
-    #[arg(long, env = "GPUSTREAM_LAKE", value_name = "URL")]
-    pub lake: String,
-    /// UTC day to fill.
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub date: NaiveDate,
-    /// Number of GPUs (8 per host).
-    #[arg(long, default_value_t = 12)]
-    pub gpus: usize,
-    /// Sampling interval in milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    pub interval_ms: u64,
-    /// Kafka partitions the GPUs are spread over (one file per partition and hour).
-    #[arg(long, default_value_t = 12)]
-    pub partitions: usize,
-    /// Seed of the generator.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-}
-
-/// Arguments of `sql`.
-#[derive(Debug, Clone, Args)]
-pub struct SqlArgs {
-    /// The lake.
-    #[command(flatten)]
-    pub lake: LakeArgs,
-    /// Output format: an ASCII table for people, or CSV with a header for scripts.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
-    /// The query, e.g. "SELECT count(*) FROM samples WHERE date = '2024-01-02'".
-    /// `SHOW TABLES` lists the tables.
-    #[arg(value_name = "SQL")]
-    pub query: String,
-}
-
-/// How `sql` prints its result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// ASCII table followed by a row count.
-    Table,
-    /// CSV with a header line, nothing else on stdout.
-    Csv,
+impl Cli {
+    /// The effective settings: the command's flags and their environment variables over
+    /// the configuration file's `[batch_analytics]` section over the defaults.
+    pub fn effective(&self) -> Result<Settings> {
+        let file = load_file(self.config.as_deref())?;
+        let file = file.as_ref();
+        let settings = match &self.command {
+            Command::Daily(a) => resolve(file, SECTION, a),
+            Command::Sql(a) => resolve(file, SECTION, a),
+            Command::Maintain(a) => resolve(file, SECTION, a),
+            Command::Convert(a) => resolve(file, SECTION, a),
+            Command::Generate(a) => resolve(file, SECTION, a),
+            Command::Config(a) => resolve(file, SECTION, a),
+        }?;
+        Ok(settings)
+    }
 }
 
 /// Runs a parsed command line, writing its results to `out` (logs go to `tracing`).
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    let settings = cli.effective()?;
     match cli.command {
-        Command::Daily(args) => {
-            let options = args.options()?;
-            let days = args.days(options.analysis.timezone)?;
-            let session = args.lake.open_session().await?;
-            for date in days {
-                let mut nightly = run_nightly(&session, date, &options).await?;
-                let html = nightly.report_html.take();
-                let output = DailyOutput::from_nightly(nightly)?;
-                writeln!(out, "{}", output.summary()?)?;
+        Command::Daily(args) => daily(&settings, &args, out).await?,
+        Command::Maintain(args) => {
+            let lake = settings.open_lake()?;
+            let days = match (args.date, args.before) {
+                (Some(d), _) => DaySelection::Days(vec![d]),
+                (None, Some(before)) => DaySelection::Before(before),
+                (None, None) => DaySelection::Before(Utc::now().date_naive()),
+            };
+            let done = maintain_lake(&lake, &days, &settings.maintain_options()?).await?;
+            if done.is_empty() {
+                writeln!(out, "no Delta tables in {}", lake.root_url())?;
+            }
+            for t in done {
+                writeln!(out, "{t}")?;
+            }
+        }
+        Command::Convert(_) => {
+            let lake = settings.open_lake()?;
+            let report = gpustream_lake::delta::convert_lake(&lake).await?;
+            if report.converted.is_empty() {
                 writeln!(
                     out,
-                    "{DAILY_GPU_TABLE} for {date} (UTC): {} row(s) written to {}",
-                    output.rows, output.location
+                    "nothing to convert in {}: no table of the previous layout",
+                    lake.root_url()
                 )?;
-                for t in output
-                    .nightly
-                    .tables
-                    .iter()
-                    .filter(|t| t.name != DAILY_GPU_TABLE)
-                {
-                    writeln!(
-                        out,
-                        "{} for {date}: {} row(s) written to {}",
-                        t.name,
-                        t.rows(),
-                        t.location
-                    )?;
-                }
-                if let Some(at) = &output.nightly.report_location {
-                    writeln!(out, "report for {date}: {at}")?;
-                }
-                // `render_report` is set whenever a file is asked for, so `html` is there.
-                if let (Some(file), Some(html)) = (&args.report, html) {
-                    let path = file.replace("{date}", &date.to_string());
-                    std::fs::write(&path, html.as_bytes())?;
-                    writeln!(out, "report for {date}: {path}")?;
-                }
+            }
+            for (table, files) in &report.converted {
+                writeln!(
+                    out,
+                    "converted {table}: {files} file(s) now in the Delta table (none copied)"
+                )?;
+            }
+            for (app, offset) in &report.progress {
+                writeln!(out, "progress carried over: {app} through offset {offset}")?;
             }
         }
         Command::Generate(args) => {
-            let lake = Lake::open(&args.lake)?;
+            let lake = settings.open_lake()?;
             let opts = SynthOptions {
                 date: args.date,
                 gpus: args.gpus,
@@ -309,16 +572,16 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
             let n = write_synthetic_day(&lake, &opts).await?;
             writeln!(
                 out,
-                "{n} synthetic samples of {} GPU(s) written to {}samples/date={}/",
+                "{n} synthetic samples of {} GPU(s) written to {}samples (date={})",
                 args.gpus,
                 lake.root_url(),
                 args.date
             )?;
         }
         Command::Sql(args) => {
-            let session = args.lake.open_session().await?;
+            let session = LakeSession::open(settings.open_lake()?).await?;
             let output = run_sql(&session, &args.query).await?;
-            match args.format {
+            match settings.format {
                 OutputFormat::Table => {
                     writeln!(out, "{}", output.pretty()?)?;
                     writeln!(out, "{} row(s)", output.rows())?;
@@ -326,6 +589,218 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
                 OutputFormat::Csv => output.write_csv(out)?,
             }
         }
+        Command::Config(_) => write!(out, "{}", settings.to_toml())?,
     }
     Ok(())
+}
+
+/// `daily`: the nightly job for each day, then upkeep of the closed ones.
+async fn daily(settings: &Settings, args: &DailyArgs, out: &mut dyn Write) -> Result<()> {
+    let options = settings.nightly_options()?;
+    let days = args.days(options.analysis.timezone)?;
+    let lake = settings.open_lake()?;
+    let session = LakeSession::open(lake.clone()).await?;
+    for &date in &days {
+        let mut nightly = run_nightly(&session, date, &options).await?;
+        let html = nightly.report_html.take();
+        let output = DailyOutput::from_nightly(nightly)?;
+        writeln!(out, "{}", output.summary()?)?;
+        writeln!(
+            out,
+            "{DAILY_GPU_TABLE} for {date} (UTC): {} row(s) written to {} (version {})",
+            output.rows, output.location, output.version
+        )?;
+        for t in output
+            .nightly
+            .tables
+            .iter()
+            .filter(|t| t.name != DAILY_GPU_TABLE)
+        {
+            writeln!(
+                out,
+                "{} for {date}: {} row(s) written to {} (version {})",
+                t.name,
+                t.rows(),
+                t.location,
+                t.version
+            )?;
+        }
+        if let Some(at) = &output.nightly.report_location {
+            writeln!(out, "report for {date}: {at}")?;
+        }
+        // `render_report` is set whenever a file is asked for, so `html` is there.
+        if let (Some(file), Some(html)) = (&settings.report, html) {
+            let path = file.replace("{date}", &date.to_string());
+            std::fs::write(&path, html.as_bytes())?;
+            writeln!(out, "report for {date}: {path}")?;
+        }
+    }
+    if settings.no_maintain {
+        return Ok(());
+    }
+    // The stream processor still appends to today (and to a future day, for a clock
+    // that runs ahead): compacting it now would be redone tomorrow.
+    let today = Utc::now().date_naive();
+    let closed: Vec<NaiveDate> = days.iter().copied().filter(|d| *d < today).collect();
+    if closed.is_empty() {
+        tracing::info!("no closed day processed: upkeep skipped");
+        return Ok(());
+    }
+    let upkeep = maintain_lake(
+        &lake,
+        &DaySelection::Days(closed),
+        &settings.maintain_options()?,
+    )
+    .await?;
+    for t in upkeep {
+        writeln!(out, "upkeep {t}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        match Cli::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_project_configuration_file_loads() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/gpustream.toml");
+        let cli = parse(&["batch-analytics", "--config", path, "config", "--print"]);
+        let s = cli
+            .effective()
+            .expect("config/gpustream.toml [batch_analytics]");
+        assert_eq!(s.lake, "./lake");
+        assert_eq!(s.timezone.as_deref(), Some("UTC"));
+        assert_eq!(s.idle_below, 10.0, "not in the file: the default");
+        // A flag wins over the file.
+        let cli = parse(&[
+            "batch-analytics",
+            "--config",
+            path,
+            "daily",
+            "--lake",
+            "/tmp/other",
+            "--timezone",
+            "Europe/Berlin",
+        ]);
+        let s = cli.effective().expect("effective");
+        assert_eq!(
+            (s.lake.as_str(), s.timezone.as_deref()),
+            ("/tmp/other", Some("Europe/Berlin"))
+        );
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let s = parse(&["batch-analytics", "config", "--print"])
+            .effective()
+            .expect("defaults");
+        let d = Settings::default();
+        assert_eq!(s, d);
+        assert_eq!(d.spike_window, Duration::from_secs(30));
+        assert_eq!(d.target_file_size, 128 << 20);
+        assert_eq!(d.retention, Duration::from_secs(24 * 3600));
+        assert!(s.open_lake().unwrap_err().to_string().contains("--lake"));
+    }
+
+    #[test]
+    fn file_below_flags_typos_name_the_line_and_print_reads_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("gpustream.toml");
+        std::fs::write(
+            &path,
+            "[batch_analytics]\nlake = \"s3://b/lake\"\nspike_window = \"1m\"\ntarget_file_size = \"64MiB\"\nretention = \"7d\"\ncsv = true\nformat = \"csv\"\n",
+        )
+        .expect("write");
+        let p = path.to_str().expect("utf-8 path");
+        let s = parse(&[
+            "batch-analytics",
+            "--config",
+            p,
+            "maintain",
+            "--target-file-size",
+            "32MiB",
+        ])
+        .effective()
+        .expect("effective");
+        assert_eq!(s.lake, "s3://b/lake");
+        assert_eq!(s.spike_window, Duration::from_secs(60));
+        assert_eq!(s.target_file_size, 32 << 20, "flag over file");
+        assert_eq!(s.retention, Duration::from_secs(7 * 86400));
+        assert!(s.csv);
+        assert_eq!(s.format, OutputFormat::Csv);
+        // What `config --print` writes is a file that loads to the same settings.
+        let printed = s.to_toml();
+        assert!(
+            printed.contains("target_file_size = \"32MiB\""),
+            "{printed}"
+        );
+        std::fs::write(&path, &printed).expect("write back");
+        let again = parse(&["batch-analytics", "--config", p, "config", "--print"])
+            .effective()
+            .expect("printed settings load");
+        assert_eq!(again, s);
+
+        std::fs::write(
+            &path,
+            "[batch_analytics]\nlake = \"x\"\nretension = \"1h\"\n",
+        )
+        .expect("write");
+        let err = parse(&["batch-analytics", "--config", p, "config", "--print"])
+            .effective()
+            .expect_err("typo")
+            .to_string();
+        assert!(err.contains(&format!("{p}:3:")), "{err}");
+        assert!(err.contains("did you mean `retention`"), "{err}");
+
+        std::fs::write(&path, "[batch_analytics]\ntarget_file_size = \"huge\"\n").expect("write");
+        let err = parse(&["batch-analytics", "--config", p, "config", "--print"])
+            .effective()
+            .expect_err("bad size")
+            .to_string();
+        assert!(err.contains(&format!("{p}:2:")), "{err}");
+        assert!(err.contains("target_file_size"), "{err}");
+    }
+
+    #[test]
+    fn bool_flags_and_durations() {
+        let s = parse(&[
+            "batch-analytics",
+            "daily",
+            "--lake",
+            "x",
+            "--csv",
+            "--no-maintain",
+            "--no-report=false",
+            "--gap-floor",
+            "1500ms",
+        ])
+        .effective()
+        .expect("effective");
+        assert!(s.csv && s.no_maintain && !s.no_report);
+        assert_eq!(s.gap_floor, Duration::from_millis(1500));
+        assert!(
+            Cli::try_parse_from(["batch-analytics", "maintain", "--target-file-size", "lots"])
+                .is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "batch-analytics",
+                "maintain",
+                "--date",
+                "2024-01-02",
+                "--before",
+                "2024-01-03"
+            ])
+            .is_err(),
+            "--date excludes --before"
+        );
+    }
 }

@@ -19,9 +19,9 @@
 //! `power_w` is the board power where usable, else the chip power: GPUs that report
 //! only one of the two still get a power figure.
 //!
-//! The file is `LAKE/analytics/daily_gpu/date=D/part-0.parquet` (zstd), replaced as a
-//! whole on a re-run. Following the Hive convention, `date` is not stored in the file:
-//! it is the partition directory, and reading the file through the lake's `daily_gpu`
+//! The table is the Delta table `LAKE/analytics/daily_gpu`, partitioned by `date`; a
+//! re-run replaces the day's rows in one commit. As in every partitioned Delta table,
+//! `date` is not stored in the data files: it comes from the log, and reading the
 //! table yields it as a column.
 
 use std::sync::Arc;
@@ -33,11 +33,11 @@ use datafusion::arrow::datatypes::{Float64Type, SchemaRef};
 
 use crate::error::{Error, Result};
 use crate::model::AnalysisMetric;
-use crate::nightly::{NightlyOptions, NightlyOutput, run_nightly, table_path};
+use crate::nightly::{NightlyOptions, NightlyOutput, run_nightly};
 use crate::sql::render;
 use crate::tables::LakeSession;
 
-pub use crate::nightly::{DAILY_GPU_TABLE, DAILY_STATS, PART_FILE as DAILY_GPU_FILE};
+pub use crate::nightly::{DAILY_GPU_TABLE, DAILY_STATS};
 
 /// Metrics summarised by `daily_gpu`, in column order: each is the prefix of its
 /// statistic columns (their `Display` is the column name).
@@ -69,11 +69,10 @@ pub struct DailyOutput {
     pub batches: Vec<RecordBatch>,
     /// Number of rows (GPUs).
     pub rows: usize,
-    /// URL of the `daily_gpu` file written.
+    /// URL of the `daily_gpu` table.
     pub location: String,
-    /// Files of earlier runs removed from the day's `daily_gpu` partition (other than
-    /// the one replaced): normally empty.
-    pub removed: Vec<String>,
+    /// The version of `daily_gpu` that replaced the day.
+    pub version: u64,
     /// Every table of the run, and the report when one was asked for.
     pub nightly: NightlyOutput,
 }
@@ -118,7 +117,7 @@ impl DailyOutput {
             rows: table.batch.num_rows(),
             batches: vec![table.batch],
             location: table.location,
-            removed: table.removed,
+            version: table.version,
             nightly,
         })
     }
@@ -140,18 +139,13 @@ pub fn round_floats(batch: &RecordBatch, decimals: i32) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
-/// Path of a day's `daily_gpu` file relative to the lake root.
-pub fn daily_gpu_path(date: NaiveDate) -> String {
-    table_path(DAILY_GPU_TABLE, date)
-}
-
 /// Runs the nightly job for UTC day `date` with the default options (UTC hours, no
 /// CSV, no report: none is rendered) and returns `daily_gpu`; every other table is
 /// written too.
 ///
 /// Fails with [`Error::MissingTable`] when the lake has no `samples` table at all. A
-/// day without samples is not an error: it writes empty tables (so a re-run after
-/// data was removed does not leave stale figures behind) and logs a warning.
+/// day without samples is not an error: it replaces the day with no rows (so a re-run
+/// after data was removed does not leave stale figures behind) and logs a warning.
 pub async fn run_daily(session: &LakeSession, date: NaiveDate) -> Result<DailyOutput> {
     let nightly = run_nightly(session, date, &NightlyOptions::default()).await?;
     DailyOutput::from_nightly(nightly)
@@ -217,14 +211,5 @@ mod tests {
         assert!(err.contains("Mars/Olympus"), "{err}");
         // Whatever the machine says, there is a zone.
         assert!(resolve_timezone(None).is_ok());
-    }
-
-    #[test]
-    fn output_path_is_the_date_partition() {
-        let d = NaiveDate::from_ymd_opt(2024, 1, 2).unwrap();
-        assert_eq!(
-            daily_gpu_path(d),
-            "analytics/daily_gpu/date=2024-01-02/part-0.parquet"
-        );
     }
 }

@@ -7,9 +7,14 @@ use datafusion::error::DataFusionError;
 /// an analytics table.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Opening the lake or publishing a file through the lake crate failed.
+    /// Opening the lake, reading or writing one of its Delta tables, or publishing a
+    /// file through the lake crate failed.
     #[error(transparent)]
     Lake(#[from] gpustream_lake::Error),
+
+    /// The configuration (file, environment or flags) is invalid.
+    #[error(transparent)]
+    Config(#[from] gpustream_runtime::Error),
 
     /// Listing or deleting objects in the lake's store failed.
     #[error("object store error while {action}: {source}")]
@@ -21,12 +26,12 @@ pub enum Error {
         source: object_store::Error,
     },
 
-    /// A lake table directory could not be registered with DataFusion.
+    /// A lake table could not be registered with DataFusion.
     #[error("cannot register lake table `{table}` at {url}: {source}")]
     Register {
         /// Table name.
         table: String,
-        /// Table directory URL.
+        /// Table URL.
         url: String,
         /// The underlying DataFusion error.
         #[source]
@@ -35,8 +40,9 @@ pub enum Error {
 
     /// A table the command needs does not exist in the lake (yet).
     #[error(
-        "the lake at {lake} has no `{table}` table (no .parquet files under {lake}{table}/); \
-         has the stream processor written anything yet?"
+        "the lake at {lake} has no `{table}` table (no Delta table at {lake}{table}/); \
+         has the stream processor written anything yet? (a lake written before the Delta \
+         tables needs `batch-analytics convert` first)"
     )]
     MissingTable {
         /// Table name.
@@ -81,6 +87,10 @@ pub enum Error {
     /// Options that contradict each other or are out of range (e.g. `--from` after `--to`).
     #[error("invalid options: {0}")]
     Options(String),
+
+    /// Upkeep of some tables failed (the others were maintained).
+    #[error("maintenance failed for {}", .0.join("; "))]
+    Maintenance(Vec<String>),
 }
 
 impl Error {

@@ -1,4 +1,4 @@
-//! Batch analytics over the GPU telemetry Parquet lake, with DataFusion.
+//! Batch analytics over the GPU telemetry lake (Delta Lake tables), with DataFusion.
 //!
 //! This crate owns the nightly analyses of the lake (statistics, energy, time shares,
 //! hourly patterns, spikes, correlations, anomaly summary, GPU comparison), the
@@ -11,23 +11,29 @@
 //! - [`nightly`]: the nightly job: reads a day (`scan`), computes the model
 //!   (`compute`), builds every analytics table (`daily_gpu`, `daily_fleet`, `hourly`,
 //!   `spikes`, `correlations`, `anomaly_summary`, `gpu_comparison`) and replaces the
-//!   day's outputs atomically (`publish`);
+//!   day in each Delta table `analytics/<name>` with one commit (`publish`);
 //! - [`report`]: the self-contained HTML report, rendered only when asked for;
-//! - [`tables`]: registers the lake's tables (`samples`, `anomalies`, `rollups_1m`,
-//!   `analytics/<name>`) as Hive-partitioned listing tables with a `date` column;
+//! - [`tables`]: registers the lake's Delta tables (`samples`, `anomalies`,
+//!   `rollups_1m`, `analytics/<name>`) with DataFusion, partition columns from their
+//!   metadata;
+//! - [`maintain`]: upkeep of the tables (compaction of closed days, checkpoints,
+//!   vacuum);
 //! - [`daily`]: `daily_gpu` and the `run_daily` entry point;
 //! - [`sql`]: ad-hoc read-only queries;
-//! - [`cli`]: the command line of the `batch-analytics` binary.
+//! - [`cli`]: the command line and configuration of the `batch-analytics` binary.
 //!
 //! Dependencies point one way: `model` depends on no other module of the crate;
 //! `analyze` and `report` depend on `model` only (never on `nightly` or on storage);
-//! lake I/O of the nightly job stays in `nightly::scan` and `nightly::publish`. The
+//! lake I/O of the nightly job stays in `nightly::scan` and `nightly::publish`; upkeep
+//! and conversion use the lake crate's Delta operations. The
 //! crate depends on the shared crates below it (`gpustream`, `gpustream-lake`, ...),
 //! never on another service (stream processor, consumers).
 //!
 //! ```text
 //! batch-analytics daily --lake s3://bucket/lake --date 2024-01-02
 //! batch-analytics sql --lake ./lake "SELECT host, count(*) FROM samples GROUP BY host"
+//! batch-analytics maintain --lake s3://bucket/lake
+//! batch-analytics convert --lake ./old-lake
 //! ```
 
 #![warn(missing_docs)]
@@ -36,6 +42,7 @@ pub mod analyze;
 pub mod cli;
 pub mod daily;
 pub mod error;
+pub mod maintain;
 pub mod model;
 pub mod nightly;
 pub mod report;
@@ -46,4 +53,4 @@ pub use daily::{DailyOutput, run_daily};
 pub use error::{Error, Result};
 pub use nightly::{NightlyOptions, NightlyOutput, run_nightly, run_range};
 pub use sql::{QueryOutput, run_sql};
-pub use tables::{LakeSession, PartitionDiscovery, RegisterOptions, RegisteredTable};
+pub use tables::{LakeSession, RegisteredTable};

@@ -3,13 +3,14 @@
 //!
 //! One run is a pipeline of four steps, one module each:
 //!
-//! 1. `scan`: list `samples/date=D/` and read it hour by hour (lake I/O);
+//! 1. `scan`: read the day from the Delta `samples` table hour by hour, each hour with
+//!    a filter on the partition columns (lake I/O);
 //! 2. `compute`: feed the per-GPU accumulators of [`crate::analyze`] and produce the
 //!    day's [`DayResult`](crate::model::DayResult);
 //! 3. `batches`: the output tables as Arrow batches, built from the model (and, when
 //!    asked for, the HTML report of [`crate::report`]);
-//! 4. `publish`: replace each table's `analytics/<table>/date=D/` output atomically,
-//!    and the report (lake I/O).
+//! 4. `publish`: replace the day in each Delta table `analytics/<table>` with one
+//!    commit per table, and write the report (lake I/O).
 //!
 //! Storage is touched only by `scan` and `publish`.
 
@@ -30,7 +31,7 @@ pub use batches::{
     ANOMALY_SUMMARY_TABLE, CORRELATIONS_TABLE, DAILY_FLEET_TABLE, DAILY_GPU_TABLE, DAILY_STATS,
     GPU_COMPARISON_TABLE, HOURLY_TABLE, NIGHTLY_TABLES, SPIKES_TABLE, build_tables,
 };
-pub use publish::{PART_FILE, report_path, table_path};
+pub use publish::{CSV_FILE, csv_path, report_path, table_location};
 pub use scan::scan_sql;
 
 /// Options of a nightly run.
@@ -38,7 +39,8 @@ pub use scan::scan_sql;
 pub struct NightlyOptions {
     /// Thresholds, spike and gap rules, timezone.
     pub analysis: AnalysisOptions,
-    /// Also write `part-0.csv` (with a `date` column) beside each Parquet file.
+    /// Also write each table's day as CSV (with a `date` column) to
+    /// `analytics/_csv/<table>/date=D/part-0.csv`.
     pub csv: bool,
     /// Render the HTML report and write it into the lake
     /// (`analytics/_reports/date=D/report.html`).
@@ -62,10 +64,10 @@ pub struct TableOutput {
     pub name: &'static str,
     /// Rows, `date` column first.
     pub batch: RecordBatch,
-    /// URL of the Parquet file written.
+    /// URL of the Delta table (`.../analytics/<table>/`).
     pub location: String,
-    /// Other `.parquet` files removed from the day's partition (normally none).
-    pub removed: Vec<String>,
+    /// The table version that replaced the day.
+    pub version: u64,
 }
 
 impl TableOutput {
@@ -116,8 +118,8 @@ pub async fn run_range(
 /// the options ask for it).
 ///
 /// Fails with [`Error::MissingTable`](crate::Error::MissingTable) when the lake has no
-/// `samples` table. A day without samples writes empty tables (so stale figures of an
-/// earlier run disappear).
+/// `samples` table. A day without samples replaces the day with no rows (so stale
+/// figures of an earlier run disappear).
 pub async fn run_nightly(
     session: &LakeSession,
     date: NaiveDate,
@@ -127,7 +129,7 @@ pub async fn run_nightly(
     let day = analyze_day(session, date, &options.analysis).await?;
     let samples = day.fleet.samples;
     if samples == 0 {
-        tracing::warn!(%date, "no samples in partition date={date}: writing empty tables");
+        tracing::warn!(%date, "no samples dated {date}: the day's outputs will be empty");
     }
     let tables = build_tables(&day)?;
     let report_html = options
@@ -162,4 +164,9 @@ pub async fn analyze_day(
     }
     let anomalies = scan::anomaly_events(session, date).await?;
     Ok(day.finish(&anomalies))
+}
+
+/// The result of a day without data: every table of it has every column and no row.
+pub(crate) fn empty_day() -> DayResult {
+    compute::DayAccumulator::new(NaiveDate::default(), &AnalysisOptions::default()).finish(&[])
 }

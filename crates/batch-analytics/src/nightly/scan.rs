@@ -1,15 +1,17 @@
-//! Reading the lake: a day's samples, one group of files at a time, and its anomaly
-//! events. With [`super::publish`], the only nightly code that touches storage.
+//! Reading the lake: a day's samples, one hour at a time, and its anomaly events.
+//! With [`super::publish`], the only nightly code that touches storage.
 //!
-//! Only `samples/date=D/` is listed. When every file of the day sits in an `hour=HH/`
-//! directory (the stream processor's layout) the day is read hour by hour, each hour
-//! sorted by GPU, session and event time with DataFusion, so memory stays at one hour's
-//! rows; files directly under `date=D/` make the day one group. Partitions are by
-//! event time, so hour groups come in event-time order and the order-dependent
-//! analyses (gaps, energy, spikes) see each session in order.
+//! The day is read from the Delta `samples` table at its latest version. The hours of
+//! the day are the `hour` partition values of that version's files dated `D` (no
+//! file is opened to find them); each hour is then read with
+//! `WHERE date = 'D' AND hour = 'HH'`, which delta-rs turns into a file list of that
+//! partition only, and sorted by GPU, session and event time with DataFusion, so memory
+//! stays at one hour's rows and no other date's file is opened. A table without an
+//! `hour` partition column (or a file of the day without an hour value) makes the day
+//! one group. Partitions are by event time, so hour groups come in event-time order and
+//! the order-dependent analyses (gaps, energy, spikes) see each session in order.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
@@ -21,41 +23,60 @@ use datafusion::arrow::datatypes::{
     DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::common::TableReference;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use gpustream::Metric;
+use gpustream_lake::delta::deltalake_core::DeltaTable;
 use gpustream_lake::{ANOMALIES_TABLE, Lake, SAMPLES_TABLE};
 
 use crate::error::{Error, Result};
 use crate::model::AnalysisMetric;
-use crate::tables::{DATE_COLUMN, LakeSession, PARQUET_EXTENSION, new_context};
+use crate::tables::{
+    DATE_COLUMN, HOUR_COLUMN, LakeSession, new_context, partition_columns, provider,
+};
 
-/// Name the group being read is registered under in the scan's own context.
-const PART: &str = "nightly_part";
+/// Name the samples table is registered under in the scan's own context.
+const PART: &str = "nightly_samples";
 
-/// The day's samples, read one group of files (an hour) at a time.
+/// The day's samples, read one group (an hour) at a time.
 pub struct DaySamples {
-    lake: Lake,
     ctx: SessionContext,
-    /// Groups not opened yet, as table-directory paths relative to the lake.
+    /// URL of the samples table, for errors.
+    url: String,
+    /// Groups not read yet, as SQL filters on the partition columns.
     groups: VecDeque<String>,
-    /// The group being read: its URL (for errors) and its sorted rows.
+    /// The group being read: its filter (for errors) and its sorted rows.
     current: Option<(String, SendableRecordBatchStream)>,
 }
 
 impl DaySamples {
-    /// Lists the day's sample files; reads nothing yet.
+    /// Loads the latest version of `samples` and works out the day's hours from its
+    /// partition values; reads no data file yet. A lake without a `samples` table has
+    /// an empty day.
     pub async fn open(lake: &Lake, date: NaiveDate) -> Result<DaySamples> {
-        let groups = day_groups(lake, date).await?;
+        let ctx = new_context(lake);
+        let url = lake.table_url(SAMPLES_TABLE);
+        let groups = match gpustream_lake::delta::open_table(lake, SAMPLES_TABLE).await? {
+            Some(table) => {
+                let groups = day_groups(&table, date)?;
+                let provider = provider(&ctx, &table)
+                    .await
+                    .map_err(|source| Error::Register {
+                        table: SAMPLES_TABLE.into(),
+                        url: url.clone(),
+                        source,
+                    })?;
+                ctx.register_table(TableReference::bare(PART), provider)
+                    .map_err(Error::datafusion("registering the samples table"))?;
+                groups
+            }
+            None => Vec::new(),
+        };
         tracing::debug!(%date, groups = groups.len(), "reading the day's samples");
         Ok(DaySamples {
-            lake: lake.clone(),
-            ctx: new_context(lake),
+            ctx,
+            url,
             groups: groups.into(),
             current: None,
         })
@@ -66,102 +87,80 @@ impl DaySamples {
     /// order.
     pub async fn next(&mut self) -> Result<Option<SampleBatch>> {
         loop {
-            if let Some((url, stream)) = &mut self.current {
+            if let Some((filter, stream)) = &mut self.current {
                 match stream.next().await {
                     Some(batch) => {
-                        let batch = batch.map_err(Error::datafusion(format!("scanning {url}")))?;
+                        let batch = batch.map_err(Error::datafusion(format!(
+                            "scanning {} where {filter}",
+                            self.url
+                        )))?;
                         return SampleBatch::decode(&batch).map(Some);
                     }
                     None => self.current = None,
                 }
             }
-            let Some(group) = self.groups.pop_front() else {
+            let Some(filter) = self.groups.pop_front() else {
                 return Ok(None);
             };
-            self.current = Some(self.open_group(&group).await?);
+            let stream = self
+                .ctx
+                .sql(&scan_sql(PART, &filter))
+                .await
+                .map_err(Error::datafusion(format!(
+                    "planning the scan of {} where {filter}",
+                    self.url
+                )))?
+                .execute_stream()
+                .await
+                .map_err(Error::datafusion(format!(
+                    "scanning {} where {filter}",
+                    self.url
+                )))?;
+            self.current = Some((filter, stream));
         }
-    }
-
-    async fn open_group(&self, group: &str) -> Result<(String, SendableRecordBatchStream)> {
-        let url_text = self.lake.table_url(group);
-        let err = |source| Error::Register {
-            table: SAMPLES_TABLE.into(),
-            url: url_text.clone(),
-            source,
-        };
-        let url = ListingTableUrl::parse(&url_text).map_err(err)?;
-        let state = self.ctx.state();
-        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
-        let listing = ListingOptions::new(Arc::new(format)).with_file_extension(PARQUET_EXTENSION);
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(listing)
-            .with_schema(gpustream_lake::columnar::sample_schema());
-        let table = ListingTable::try_new(config).map_err(err)?;
-        self.ctx
-            .deregister_table(TableReference::bare(PART))
-            .map_err(Error::datafusion("resetting the scan table"))?;
-        self.ctx
-            .register_table(TableReference::bare(PART), Arc::new(table))
-            .map_err(err)?;
-        let stream = self
-            .ctx
-            .sql(&scan_sql(PART))
-            .await
-            .map_err(Error::datafusion(format!(
-                "planning the scan of {url_text}"
-            )))?
-            .execute_stream()
-            .await
-            .map_err(Error::datafusion(format!("scanning {url_text}")))?;
-        Ok((url_text, stream))
     }
 }
 
-/// The day's sample files grouped for reading: one group per `hour=HH/` directory in
-/// hour order, or the whole `date=D/` directory as one group when any file lies
-/// outside an hour directory. Returns table-directory paths relative to the lake.
-async fn day_groups(lake: &Lake, date: NaiveDate) -> Result<Vec<String>> {
-    let day_dir = format!("{SAMPLES_TABLE}/{DATE_COLUMN}={date}");
-    let prefix = lake.path(&day_dir);
-    let files: Vec<_> = match lake
-        .store()
-        .list(Some(&prefix))
-        .try_collect::<Vec<_>>()
-        .await
-    {
-        Ok(f) => f,
-        Err(object_store::Error::NotFound { .. }) => Vec::new(),
-        Err(e) => {
-            return Err(Error::store(format!(
-                "listing {}{day_dir}/",
-                lake.root_url()
-            ))(e));
-        }
-    };
+/// A string literal for SQL.
+fn quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// The day's groups, as filters: one per `hour` partition value of the files dated
+/// `date`, in hour order, or the whole date as one group when the table has no `hour`
+/// partition or a file of the day has no hour value.
+fn day_groups(table: &DeltaTable, date: NaiveDate) -> Result<Vec<String>> {
+    let columns = partition_columns(table, SAMPLES_TABLE)?;
+    let day = date.to_string();
+    let date_filter = format!("{DATE_COLUMN} = {}", quoted(&day));
+    let snapshot = table
+        .snapshot()
+        .map_err(|e| gpustream_lake::Error::delta(SAMPLES_TABLE, e))?;
     let mut hours = BTreeSet::new();
-    let mut flat = false;
-    for meta in &files {
-        if !meta.location.as_ref().ends_with(PARQUET_EXTENSION) {
+    let mut whole_day = !columns.iter().any(|c| c == HOUR_COLUMN);
+    let mut files = 0usize;
+    for file in snapshot.log_data() {
+        let values = file.partition_values_map();
+        if values.get(DATE_COLUMN).and_then(Option::as_deref) != Some(day.as_str()) {
             continue;
         }
-        let parts: Vec<String> = meta
-            .location
-            .prefix_match(&prefix)
-            .map(|p| p.map(|x| x.as_ref().to_string()).collect())
-            .unwrap_or_default();
-        match parts.as_slice() {
-            [dir, _file] if dir.starts_with("hour=") => {
-                hours.insert(dir.clone());
+        files += 1;
+        match values.get(HOUR_COLUMN).and_then(Option::as_deref) {
+            Some(hour) => {
+                hours.insert(hour.to_string());
             }
-            _ => flat = true,
+            None => whole_day = true,
         }
     }
-    if flat {
-        return Ok(vec![day_dir]);
+    if files == 0 {
+        return Ok(Vec::new());
+    }
+    if whole_day {
+        return Ok(vec![date_filter]);
     }
     Ok(hours
         .into_iter()
-        .map(|h| format!("{day_dir}/{h}"))
+        .map(|h| format!("{date_filter} AND {HOUR_COLUMN} = {}", quoted(&h)))
         .collect())
 }
 
@@ -191,9 +190,10 @@ const ENERGY_COLUMN: &str = "energy_mj";
 const PERF_CAP_COLUMN: &str = "perf_cap";
 const THROTTLE_COLUMN: &str = "throttle_reasons";
 
-/// The query one group of files is read with: the analysed columns, ordered so each
-/// GPU's sessions arrive in event-time order.
-pub fn scan_sql(table: &str) -> String {
+/// The query one group is read with: the analysed columns of the rows matching `filter`
+/// (a condition on partition columns), ordered so each GPU's sessions arrive in
+/// event-time order.
+pub fn scan_sql(table: &str, filter: &str) -> String {
     let mut cols = vec![
         "host".to_string(),
         "gpu".into(),
@@ -217,7 +217,7 @@ pub fn scan_sql(table: &str) -> String {
         usable(Metric::ThrottleReasons)
     ));
     format!(
-        "SELECT {} FROM {table} ORDER BY host, gpu, session, event_time",
+        "SELECT {} FROM {table} WHERE {filter} ORDER BY host, gpu, session, event_time",
         cols.join(", ")
     )
 }
@@ -303,7 +303,8 @@ pub async fn anomaly_events(session: &LakeSession, date: NaiveDate) -> Result<Ve
     }
     let sql = format!(
         "SELECT host, gpu, rule, severity, anomaly_id, state, event_time, started_at, value \
-         FROM {ANOMALIES_TABLE} WHERE {DATE_COLUMN} = '{date}'"
+         FROM {ANOMALIES_TABLE} WHERE {DATE_COLUMN} = {}",
+        quoted(&date.to_string())
     );
     let batches = session
         .ctx
@@ -367,4 +368,86 @@ fn micros(batch: &RecordBatch, name: &str) -> Result<TimestampMicrosecondArray> 
     Ok(column(batch, name, &to)?
         .as_primitive::<TimestampMicrosecondType>()
         .clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use gpustream_lake::delta::{SAMPLES, TableSpec, TableWriter};
+    use gpustream_test_kit::SampleBuilder;
+
+    use super::*;
+
+    /// Writes one sample per time into the samples table of `spec`'s partitioning.
+    async fn lake_with(spec: TableSpec, times: &[&str]) -> (tempfile::TempDir, Lake) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::open(dir.path().to_str().expect("path")).expect("lake");
+        let mut w = TableWriter::open(&lake, spec).await.expect("open");
+        let mut batches = Vec::new();
+        for (i, t) in times.iter().enumerate() {
+            let t: chrono::DateTime<chrono::Utc> = t.parse().expect("time");
+            let s = SampleBuilder::new("h", "g").seq(i as u64).at(t).build();
+            let b = gpustream_lake::columnar::samples_to_batch([&s]).expect("batch");
+            batches.push(w.with_partition(&b, t).expect("partition"));
+        }
+        w.append(&batches, &[]).await.expect("commit");
+        (dir, lake)
+    }
+
+    async fn groups(lake: &Lake, date: &str) -> Vec<String> {
+        let table = gpustream_lake::delta::open_table(lake, SAMPLES_TABLE)
+            .await
+            .expect("open")
+            .expect("table");
+        day_groups(&table, date.parse().expect("date")).expect("groups")
+    }
+
+    #[tokio::test]
+    async fn a_day_is_read_hour_by_hour_from_the_partition_values() {
+        let (_dir, lake) = lake_with(
+            SAMPLES,
+            &[
+                "2024-01-02T23:10:00Z",
+                "2024-01-02T00:00:00Z",
+                "2024-01-02T12:30:00Z",
+                "2024-01-02T12:40:00Z",
+                "2024-01-03T05:00:00Z",
+            ],
+        )
+        .await;
+        assert_eq!(
+            groups(&lake, "2024-01-02").await,
+            [
+                "date = '2024-01-02' AND hour = '00'",
+                "date = '2024-01-02' AND hour = '12'",
+                "date = '2024-01-02' AND hour = '23'",
+            ]
+        );
+        assert_eq!(
+            groups(&lake, "2024-01-03").await,
+            ["date = '2024-01-03' AND hour = '05'"]
+        );
+        assert!(groups(&lake, "2024-01-04").await.is_empty());
+
+        // The scan reads each hour in order, sorted within it.
+        let mut day = DaySamples::open(&lake, "2024-01-02".parse().expect("date"))
+            .await
+            .expect("open");
+        let mut times = Vec::new();
+        while let Some(b) = day.next().await.expect("next") {
+            times.extend((0..b.num_rows()).map(|r| b.time.value(r)));
+        }
+        assert_eq!(times.len(), 4);
+        assert!(times.is_sorted(), "{times:?}");
+    }
+
+    #[tokio::test]
+    async fn a_table_without_hours_is_read_as_one_group() {
+        let by_date = TableSpec {
+            partition_columns: &[DATE_COLUMN],
+            ..SAMPLES
+        };
+        let (_dir, lake) =
+            lake_with(by_date, &["2024-01-02T23:10:00Z", "2024-01-02T00:00:00Z"]).await;
+        assert_eq!(groups(&lake, "2024-01-02").await, ["date = '2024-01-02'"]);
+    }
 }

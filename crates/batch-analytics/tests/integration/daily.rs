@@ -1,7 +1,7 @@
 //! Known-answer tests of the nightly `daily_gpu` job.
 
 use batch_analytics::cli::{Cli, run};
-use batch_analytics::daily::{DAILY_METRICS, DAILY_STATS, daily_gpu_path};
+use batch_analytics::daily::{DAILY_METRICS, DAILY_STATS};
 use batch_analytics::{Error, run_daily, run_sql};
 use clap::Parser;
 use datafusion::arrow::array::RecordBatch;
@@ -80,14 +80,14 @@ async fn daily_known_answers() {
     let session = session(&lake).await;
     let out = run_daily(&session, day()).await.expect("daily");
     assert_eq!(out.rows, 2);
-    assert!(out.removed.is_empty());
     assert!(
         out.nightly.report_html.is_none(),
         "the report is rendered only when asked for"
     );
     assert!(
+        out.location.starts_with("file://") && out.location.ends_with("analytics/daily_gpu/"),
+        "{}",
         out.location
-            .ends_with("analytics/daily_gpu/date=2024-01-02/part-0.parquet")
     );
     assert_known_answers(&one_batch(&out.batches));
 
@@ -138,7 +138,7 @@ async fn daily_known_answers() {
 #[tokio::test]
 async fn daily_rerun_replaces_the_output() {
     let (dir, lake) = local_fixture_lake().await;
-    let partition = format!("analytics/daily_gpu/date={DAY}");
+    let table = "analytics/daily_gpu";
 
     let first = run_daily(&session(&lake).await, day())
         .await
@@ -146,32 +146,36 @@ async fn daily_rerun_replaces_the_output() {
     let second = run_daily(&session(&lake).await, day())
         .await
         .expect("second run");
+    assert_eq!(second.version, first.version + 1, "one commit per run");
     assert_eq!(
-        parquet_files(&lake, &partition).await.len(),
+        files_of_day(&lake, table, DAY).await.len(),
         1,
-        "exactly one file"
+        "the day's file was replaced, not added to"
     );
     let show = |o: &batch_analytics::DailyOutput| {
         batch_analytics::sql::render(o.schema.clone(), &o.batches).expect("render")
     };
     assert_eq!(show(&first), show(&second), "same input, same output");
+    assert_eq!(
+        rows_of_day(&lake, "daily_gpu", DAY).await,
+        2,
+        "no duplicates"
+    );
 
-    // A stray file from an older run and a late sample: the re-run replaces the day's
-    // output, removes the stray, and counts the new sample exactly once.
-    let bytes = std::fs::read(dir.path().join(daily_gpu_path(day()))).expect("read output");
-    lake.overwrite(&format!("{partition}/part-old.parquet"), bytes.into())
-        .await
-        .expect("stray");
+    // A copy of the day's file that the log does not reference (a manual copy, a
+    // crashed writer's leftover) is never read; a late sample is counted once.
+    let active = files_of_day(&lake, table, DAY).await;
+    let stray = dir
+        .path()
+        .join(table)
+        .join(format!("date={DAY}"))
+        .join("part-old.parquet");
+    std::fs::copy(dir.path().join(table).join(&active[0]), &stray).expect("stray copy");
     let late = row_late();
-    publish_rows(&lake, "part-late.parquet", std::slice::from_ref(&late), 900).await;
+    append_rows(&lake, std::slice::from_ref(&late), 900).await;
     let third = run_daily(&session(&lake).await, day())
         .await
         .expect("third run");
-    assert_eq!(third.removed.len(), 1, "{:?}", third.removed);
-    assert_eq!(
-        parquet_files(&lake, &partition).await,
-        vec![format!("{partition}/part-0.parquet")]
-    );
     let b = one_batch(&third.batches);
     assert_eq!(ints(&b, "samples"), vec![Some(4), Some(2)]);
     assert_floats(&b, "gpu_temp_c_max", &[Some(80.0), Some(54.0)]);
@@ -184,11 +188,14 @@ async fn daily_rerun_replaces_the_output() {
     assert_eq!(ints(&one_batch(&back.batches), "n"), vec![Some(6)]);
 
     // Another day's run leaves this day's output alone.
+    let this_day = files_of_day(&lake, table, DAY).await;
     run_daily(&session(&lake).await, OTHER_DAY.parse().expect("date"))
         .await
         .expect("other day");
-    assert_eq!(parquet_files(&lake, &partition).await.len(), 1);
-    assert_eq!(parquet_files(&lake, "analytics/daily_gpu").await.len(), 2);
+    assert_eq!(files_of_day(&lake, table, DAY).await, this_day);
+    assert_eq!(files_of_day(&lake, table, OTHER_DAY).await.len(), 1);
+    assert_eq!(rows_of_day(&lake, "daily_gpu", DAY).await, 2);
+    assert_eq!(rows_of_day(&lake, "daily_gpu", OTHER_DAY).await, 2);
 }
 
 fn row_late() -> Row {
@@ -210,16 +217,35 @@ async fn daily_of_a_day_without_samples_writes_an_empty_table() {
         .await
         .expect("daily");
     assert_eq!(out.rows, 0);
-    assert_eq!(
-        parquet_files(&lake, "analytics/daily_gpu/date=2023-12-31")
-            .await
-            .len(),
-        1
-    );
-    let back = run_sql(&session(&lake).await, "SELECT count(*) AS n FROM daily_gpu")
-        .await
-        .expect("query");
+    // The table exists (with every column) and the day has no rows.
+    assert!(version(&lake, "analytics/daily_gpu").await >= 1);
+    let back = run_sql(
+        &session(&lake).await,
+        "SELECT count(*) AS n, count(gpu_temp_c_mean) AS m FROM daily_gpu",
+    )
+    .await
+    .expect("query");
     assert_eq!(ints(&one_batch(&back.batches), "n"), vec![Some(0)]);
+
+    // A day that had rows and has none any more (its samples were deleted) is emptied
+    // by a re-run instead of keeping stale figures; the other day keeps its rows.
+    run_daily(&session(&lake).await, day()).await.expect("day");
+    run_daily(&session(&lake).await, OTHER_DAY.parse().expect("date"))
+        .await
+        .expect("other day");
+    assert_eq!(rows_of_day(&lake, "daily_gpu", DAY).await, 2);
+    delta_table(&lake, "samples")
+        .await
+        .delete()
+        .with_predicate(format!("date = '{DAY}'"))
+        .await
+        .expect("delete the day's samples");
+    let out = run_daily(&session(&lake).await, day())
+        .await
+        .expect("daily");
+    assert_eq!(out.rows, 0);
+    assert_eq!(rows_of_day(&lake, "daily_gpu", DAY).await, 0);
+    assert_eq!(rows_of_day(&lake, "daily_gpu", OTHER_DAY).await, 2);
 }
 
 #[tokio::test]
@@ -247,7 +273,13 @@ async fn daily_command_prints_the_table_and_the_location() {
     assert!(text.contains("gpu_temp_c_mean"), "{text}");
     assert!(
         text.contains("2 row(s) written to file://")
-            && text.contains("date=2024-01-02/part-0.parquet"),
+            && text.contains("analytics/daily_gpu/ (version 1)"),
+        "{text}"
+    );
+    // The day is closed: its partitions were maintained afterwards.
+    assert!(text.contains("upkeep samples: 1 day(s)"), "{text}");
+    assert!(
+        text.contains("upkeep analytics/daily_gpu: 1 day(s)"),
         "{text}"
     );
 

@@ -5,7 +5,7 @@
 //! | gpu  | time (UTC) | temp | load | board | chip | unsupported                  |
 //! |------|------------|------|------|-------|------|------------------------------|
 //! | gpu0 | 00:00:00   | 60   | 10   | 100   | 80   | (null list)                  |
-//! | gpu0 | 12:00:00   | 70   | 20   | -     | 90   | (null list), file in hour=12 |
+//! | gpu0 | 12:00:00   | 70   | 20   | -     | 90   | (null list), own commit      |
 //! | gpu0 | 23:59:59   | NULL | 30   | 200   | -    | (null list)                  |
 //! | gpu1 | 08:00:00   | 50   | 0    | 0     | 40   | gpu_load_pct, board_power_w  |
 //! | gpu1 | 09:00:00   | 54   | 0    | 120   | 60   | gpu_load_pct                 |
@@ -19,16 +19,23 @@
 //!
 //! Day 2024-01-03 holds samples that must not leak into 2024-01-02: gpu0 with 99s
 //! and a GPU `gpu9` that only exists that day.
+//!
+//! The rows go into the lake's Delta `samples` table through the lake's
+//! [`TableWriter`], one commit per group of [`fixture_files`], each row in the
+//! `date`/`hour` partition of its event time (as the stream processor writes them).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use batch_analytics::{LakeSession, RegisterOptions};
+use batch_analytics::LakeSession;
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
-use gpustream::{Metric, Metrics, Sample, Source, event_id};
-use gpustream_lake::{Lake, date_partition, encode_parquet};
+use gpustream::{AnomalyEvent, Metric, Metrics, Sample, Source, event_id};
+use gpustream_lake::Lake;
+use gpustream_lake::delta::deltalake_core::DeltaTable;
+use gpustream_lake::delta::{ANOMALIES, SAMPLES, TableSpec, TableWriter};
 
 /// The day under test.
 pub const DAY: &str = "2024-01-02";
@@ -99,7 +106,7 @@ const fn row(
     }
 }
 
-/// (file below `samples/date=D/`, rows). The fixture writes each group as one file.
+/// (label, rows). The fixture writes each group as one commit.
 pub fn fixture_files() -> Vec<(&'static str, Vec<Row>)> {
     vec![
         (
@@ -187,31 +194,75 @@ pub fn fixture_files() -> Vec<(&'static str, Vec<Row>)> {
     ]
 }
 
-/// Publishes rows as one Parquet file in the `date=` partition of their (shared) day.
-pub async fn publish_rows(lake: &Lake, file: &str, rows: &[Row], first_seq: u64) {
+/// Appends rows to `samples` in one commit (sequence numbers from `first_seq`).
+pub async fn append_rows(lake: &Lake, rows: &[Row], first_seq: u64) {
     let samples: Vec<Sample> = rows
         .iter()
         .zip(first_seq..)
         .map(|(r, seq)| sample(seq, r))
         .collect();
-    let partition = date_partition(samples[0].event_time);
-    assert!(
-        samples
-            .iter()
-            .all(|s| date_partition(s.event_time) == partition),
-        "a fixture file must hold one day"
-    );
-    let batch = gpustream_lake::columnar::samples_to_batch(&samples).expect("sample batch");
-    let bytes = encode_parquet(&[batch]).expect("encode parquet");
-    lake.publish(&format!("samples/{partition}/{file}"), bytes)
-        .await
-        .expect("publish");
+    append_samples(lake, &samples).await;
+}
+
+/// Appends samples to the Delta `samples` table in one commit, each in the
+/// `date`/`hour` partition of its event time.
+pub async fn append_samples(lake: &Lake, samples: &[Sample]) {
+    append(
+        lake,
+        SAMPLES,
+        samples,
+        |s| s.event_time,
+        |rows| gpustream_lake::columnar::samples_to_batch(rows.iter().copied()),
+    )
+    .await;
+}
+
+/// Appends anomaly events to the Delta `anomalies` table in one commit, each in the
+/// `date` partition of its event time.
+pub async fn append_anomalies(lake: &Lake, events: &[AnomalyEvent]) {
+    append(
+        lake,
+        ANOMALIES,
+        events,
+        |e| e.event_time,
+        |rows| gpustream_lake::columnar::anomalies_to_batch(rows.iter().copied()),
+    )
+    .await;
+}
+
+/// Groups `items` by the partition of their time and commits them to `spec`'s table
+/// through the lake's writer.
+async fn append<T>(
+    lake: &Lake,
+    spec: TableSpec,
+    items: &[T],
+    time: impl Fn(&T) -> DateTime<Utc>,
+    to_batch: impl Fn(&[&T]) -> gpustream_lake::Result<RecordBatch>,
+) {
+    let mut writer = TableWriter::open(lake, spec).await.expect("open table");
+    let mut groups: BTreeMap<Vec<String>, Vec<&T>> = BTreeMap::new();
+    for item in items {
+        groups
+            .entry(writer.partition_values(time(item)))
+            .or_default()
+            .push(item);
+    }
+    let batches: Vec<RecordBatch> = groups
+        .values()
+        .map(|rows| {
+            let batch = to_batch(rows).expect("batch");
+            writer
+                .with_partition(&batch, time(rows[0]))
+                .expect("partition")
+        })
+        .collect();
+    writer.append(&batches, &[]).await.expect("commit");
 }
 
 /// Writes the whole fixture into `lake`.
 pub async fn write_fixture(lake: &Lake) {
-    for (i, (file, rows)) in fixture_files().iter().enumerate() {
-        publish_rows(lake, file, rows, (i as u64) * 100).await;
+    for (i, (_, rows)) in fixture_files().iter().enumerate() {
+        append_rows(lake, rows, (i as u64) * 100).await;
     }
 }
 
@@ -224,9 +275,7 @@ pub async fn local_fixture_lake() -> (tempfile::TempDir, Lake) {
 }
 
 pub async fn session(lake: &Lake) -> LakeSession {
-    LakeSession::open(lake.clone(), RegisterOptions::default())
-        .await
-        .expect("open session")
+    LakeSession::open(lake.clone()).await.expect("open session")
 }
 
 /// All batches as one (the tests' results are tiny).
@@ -277,18 +326,59 @@ pub fn assert_floats(batch: &RecordBatch, name: &str, expected: &[Option<f64>]) 
     }
 }
 
-/// The `.parquet` files under a lake directory (relative to the lake root).
-pub async fn parquet_files(lake: &Lake, dir: &str) -> Vec<String> {
-    use futures::TryStreamExt;
-    let prefix = lake.path(dir);
-    let mut files: Vec<String> = lake
-        .store()
-        .list(Some(&prefix))
-        .map_ok(|m| m.location.to_string())
-        .try_collect()
+/// The loaded latest version of a lake table.
+pub async fn delta_table(lake: &Lake, location: &str) -> DeltaTable {
+    gpustream_lake::delta::open_table(lake, location)
         .await
-        .expect("list");
-    files.retain(|f| f.ends_with(".parquet"));
+        .expect("open table")
+        .unwrap_or_else(|| panic!("{location} is not a Delta table"))
+}
+
+/// The latest version of a lake table.
+pub async fn version(lake: &Lake, location: &str) -> u64 {
+    delta_table(lake, location).await.version().expect("loaded")
+}
+
+/// The active data files of a table's latest version dated `date` (paths relative to
+/// the table), sorted.
+pub async fn files_of_day(lake: &Lake, location: &str, date: &str) -> Vec<String> {
+    let table = delta_table(lake, location).await;
+    let snapshot = table.snapshot().expect("snapshot");
+    let mut files: Vec<String> = snapshot
+        .log_data()
+        .into_iter()
+        .filter(|f| {
+            f.partition_values_map()
+                .get("date")
+                .is_some_and(|v| v.as_deref() == Some(date))
+        })
+        .map(|f| f.path().into_owned())
+        .collect();
     files.sort();
     files
+}
+
+/// Rows of a table for one date, read through a fresh session.
+pub async fn rows_of_day(lake: &Lake, table: &str, date: &str) -> i64 {
+    let out = batch_analytics::run_sql(
+        &session(lake).await,
+        &format!("SELECT count(*) AS n FROM {table} WHERE date = '{date}'"),
+    )
+    .await
+    .expect("count");
+    ints(&one_batch(&out.batches), "n")[0].expect("a count")
+}
+
+/// Copies a directory tree (a fixture lake), leaving out README files.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read fixture") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else if e.file_name() != "README.md" {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
 }

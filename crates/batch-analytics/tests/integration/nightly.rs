@@ -1,15 +1,14 @@
 //! Known-answer tests of the nightly tables on small hand-computable lakes, written
-//! with the shared sample schema in the stream processor's `date=/hour=` layout.
-
-use std::collections::BTreeMap;
+//! through the lake's Delta table writer in the stream processor's `date`/`hour`
+//! partitioning.
 
 use batch_analytics::model::AnalysisOptions;
-use batch_analytics::nightly::{NIGHTLY_TABLES, table_path};
+use batch_analytics::nightly::{NIGHTLY_TABLES, csv_path, table_location};
 use batch_analytics::{NightlyOptions, NightlyOutput, run_nightly, run_sql};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use datafusion::arrow::array::RecordBatch;
 use gpustream::{Metric, Metrics, Sample, Source, event_id};
-use gpustream_lake::{Lake, encode_parquet, event_partition};
+use gpustream_lake::Lake;
 
 use crate::fixture::*;
 
@@ -38,27 +37,6 @@ pub fn reading(
         metrics,
         unsupported: Vec::new(),
         extra: Default::default(),
-    }
-}
-
-/// Publishes samples the way the stream processor does: one file per `date=/hour=`
-/// partition of their event time.
-pub async fn publish_by_hour(lake: &Lake, stem: &str, samples: &[Sample]) {
-    let mut parts: BTreeMap<String, Vec<&Sample>> = BTreeMap::new();
-    for s in samples {
-        parts
-            .entry(event_partition(s.event_time))
-            .or_default()
-            .push(s);
-    }
-    for (part, rows) in parts {
-        let batch = gpustream_lake::columnar::samples_to_batch(rows).expect("batch");
-        lake.publish(
-            &format!("samples/{part}/{stem}.parquet"),
-            encode_parquet(&[batch]).expect("encode"),
-        )
-        .await
-        .expect("publish");
     }
 }
 
@@ -103,7 +81,7 @@ fn close(got: Option<f64>, expected: f64) {
 
 #[tokio::test]
 async fn energy_of_300_w_for_an_hour_with_a_gap_and_a_second_session() {
-    let (_dir, lake) = new_lake();
+    let (dir, lake) = new_lake();
     let start = at("2024-05-01T10:00:00Z");
     let mut samples = Vec::new();
     let mut seq = 0;
@@ -136,17 +114,49 @@ async fn energy_of_300_w_for_an_hour_with_a_gap_and_a_second_session() {
             &[(Metric::BoardPower, 300.0)],
         ));
     }
-    publish_by_hour(&lake, "energy", &samples).await;
-    // Unreadable files of another day: the run must not even open them (partition
-    // pruning on samples and anomalies).
+    append_samples(&lake, &samples).await;
+    // Another day's samples and anomalies, whose files the tables reference but that
+    // are unreadable on disk: the run must not even open them (partition pruning on
+    // samples and anomalies).
+    let next_day = at("2024-05-02T00:00:05Z");
+    append_samples(
+        &lake,
+        &[reading(
+            "gpu0",
+            "s3",
+            next_day,
+            1,
+            &[(Metric::BoardPower, 1.0)],
+        )],
+    )
+    .await;
+    let event = anomaly(
+        "x",
+        gpustream::AnomalyState::Firing,
+        "gpu_temp_high",
+        gpustream::Severity::Warning,
+        "2024-05-02T00:00:05Z",
+        "2024-05-02T00:00:05Z",
+        90.0,
+    );
+    append_anomalies(&lake, &[event]).await;
     for table in ["samples", "anomalies"] {
-        lake.publish(
-            &format!("{table}/date=2024-05-02/hour=00/garbage.parquet"),
-            b"not parquet".to_vec().into(),
+        let files = files_of_day(&lake, table, "2024-05-02").await;
+        assert_eq!(files.len(), 1, "{table}");
+        std::fs::write(
+            dir.path().join(table).join(&files[0]),
+            b"not parquet, but referenced by the table",
         )
-        .await
-        .expect("garbage");
+        .expect("corrupt");
     }
+    // The corruption is real: reading that day fails.
+    let err = run_sql(
+        &session(&lake).await,
+        "SELECT sum(board_power_w) FROM samples WHERE date = '2024-05-02'",
+    )
+    .await
+    .expect_err("the other day's file is unreadable");
+    assert!(!err.to_string().is_empty());
     let out = run(&lake, "2024-05-01", AnalysisOptions::default()).await;
     let b = table(&out, "daily_gpu");
     assert_eq!(ints(&b, "samples"), vec![Some(3601 - 599 + 10)]);
@@ -209,7 +219,7 @@ async fn spikes_inside_sessions_only() {
     {
         push("e", 2000 + s as i64, v);
     }
-    publish_by_hour(&lake, "spikes", &samples).await;
+    append_samples(&lake, &samples).await;
     let out = run(&lake, "2024-05-02", AnalysisOptions::default()).await;
     let b = table(&out, "spikes");
     assert_eq!(b.num_rows(), 1, "{:?}", strings(&b, "session"));
@@ -299,7 +309,7 @@ async fn correlations_percentiles_and_time_shares() {
             &m,
         ));
     }
-    publish_by_hour(&lake, "corr", &samples).await;
+    append_samples(&lake, &samples).await;
     let out = run(&lake, "2024-05-03", AnalysisOptions::default()).await;
 
     let d = table(&out, "daily_gpu");
@@ -425,7 +435,7 @@ async fn local_hours_across_dst_changes() {
             &[(Metric::GpuLoad, 10.0 * i as f64)],
         ));
     }
-    publish_by_hour(&lake, "dst", &samples).await;
+    append_samples(&lake, &samples).await;
     let spring = table(&run(&lake, "2024-03-10", ny.clone()).await, "hourly");
     assert_eq!(ints(&spring, "hour"), vec![Some(0), Some(1), Some(3)]);
     assert_eq!(
@@ -444,34 +454,69 @@ async fn local_hours_across_dst_changes() {
     assert_eq!(ints(&utc, "hour"), vec![Some(5), Some(6), Some(7)]);
 }
 
+/// Per table: version, the day's files, the other day's files, rows of each day.
+type TableState = (u64, Vec<String>, Vec<String>, i64, i64);
+
+async fn table_state(lake: &Lake, name: &str) -> TableState {
+    let location = table_location(name);
+    (
+        version(lake, &location).await,
+        files_of_day(lake, &location, DAY).await,
+        files_of_day(lake, &location, OTHER_DAY).await,
+        rows_of_day(lake, name, DAY).await,
+        rows_of_day(lake, name, OTHER_DAY).await,
+    )
+}
+
 #[tokio::test]
-async fn rerun_replaces_every_table_and_sql_sees_them_all() {
-    let (dir, lake) = local_fixture_lake().await;
+async fn rerun_replaces_each_table_in_one_commit_and_sql_sees_them_all() {
+    let (_dir, lake) = local_fixture_lake().await;
     let options = NightlyOptions {
         csv: true,
         report: true,
         ..NightlyOptions::default()
     };
+    // The other day first: its outputs must survive the re-runs untouched.
+    let other: NaiveDate = OTHER_DAY.parse().expect("date");
+    run_nightly(&session(&lake).await, other, &options)
+        .await
+        .expect("other day");
     let first = run_nightly(&session(&lake).await, day(), &options)
         .await
         .expect("first");
-    // A stray file in one table's partition, as an older layout would leave.
-    let stray = format!("analytics/hourly/date={DAY}/part-old.parquet");
-    let bytes = std::fs::read(dir.path().join(table_path("hourly", day()))).expect("read");
-    lake.overwrite(&stray, bytes.into()).await.expect("stray");
+    let mut before = Vec::new();
+    for name in NIGHTLY_TABLES {
+        before.push(table_state(&lake, name).await);
+    }
     let second = run_nightly(&session(&lake).await, day(), &options)
         .await
         .expect("second");
-    for name in NIGHTLY_TABLES {
-        let dir = format!("analytics/{name}/date={DAY}");
-        assert_eq!(
-            parquet_files(&lake, &dir).await,
-            vec![format!("{dir}/part-0.parquet")],
-            "{name}: one file per day"
-        );
+    for (name, (version, files, other_files, rows, other_rows)) in NIGHTLY_TABLES.iter().zip(before)
+    {
         let (a, b) = (
             first.table(name).expect("a"),
             second.table(name).expect("b"),
+        );
+        let after = table_state(&lake, name).await;
+        assert_eq!(after.0, version + 1, "{name}: one commit per table and run");
+        assert_eq!(b.version, version + 1, "{name}: the version reported");
+        assert_eq!(
+            after.3, rows,
+            "{name}: the day's rows replaced, not duplicated"
+        );
+        assert_eq!(after.3, b.rows() as i64, "{name}: what was written");
+        assert!(
+            after.1.iter().all(|f| !files.contains(f)),
+            "{name}: the day's files were replaced: {files:?} -> {:?}",
+            after.1
+        );
+        assert_eq!(
+            after.2, other_files,
+            "{name}: the other day's files untouched"
+        );
+        assert_eq!(
+            after.4, other_rows,
+            "{name}: the other day's rows untouched"
         );
         assert_eq!(
             batch_analytics::sql::render(a.batch.schema(), std::slice::from_ref(&a.batch))
@@ -481,11 +526,11 @@ async fn rerun_replaces_every_table_and_sql_sees_them_all() {
             "{name}: same input, same output"
         );
         assert!(
-            dir_has(&lake, &format!("{dir}/part-0.csv")).await,
+            dir_has(&lake, &csv_path(name, day())).await,
             "{name}: CSV on request"
         );
     }
-    assert_eq!(second.table("hourly").expect("hourly").removed.len(), 1);
+    assert_eq!(rows_of_day(&lake, "daily_gpu", DAY).await, 2);
     assert!(
         second
             .report_html
@@ -494,7 +539,8 @@ async fn rerun_replaces_every_table_and_sql_sees_them_all() {
     );
     assert!(dir_has(&lake, &format!("analytics/_reports/date={DAY}/report.html")).await);
 
-    // Every table by its name, next to the lake's own; the report folder is not a table.
+    // Every table by its name, next to the lake's own; the report and CSV folders are
+    // not tables.
     let s = session(&lake).await;
     let names: Vec<String> = s.tables.iter().map(|t| t.name.clone()).collect();
     for name in NIGHTLY_TABLES.iter().chain(&["samples"]) {
@@ -505,7 +551,8 @@ async fn rerun_replaces_every_table_and_sql_sees_them_all() {
         &s,
         &format!(
             "SELECT (SELECT count(*) FROM daily_gpu WHERE date = '{DAY}') AS d, \
-             (SELECT count(*) FROM correlations) AS c, (SELECT sum(samples) FROM hourly) AS h"
+             (SELECT count(*) FROM correlations WHERE date = '{DAY}') AS c, \
+             (SELECT sum(samples) FROM hourly WHERE date = '{DAY}') AS h"
         ),
     )
     .await
@@ -625,7 +672,7 @@ async fn anomaly_summary_counts_and_durations() {
         1,
         &[(Metric::GpuTemp, 90.0)],
     )];
-    publish_by_hour(&lake, "one", &s).await;
+    append_samples(&lake, &s).await;
     // gpu_temp_high: one episode of 300 s, one of 60 s, one still open at the end of the
     // day; power_high: one episode resolved after 30 s.
     let events = [
@@ -693,13 +740,7 @@ async fn anomaly_summary_counts_and_durations() {
             300.0,
         ),
     ];
-    let batch = gpustream_lake::columnar::anomalies_to_batch(&events).expect("batch");
-    lake.publish(
-        "anomalies/date=2024-05-04/hour=10/a.parquet",
-        encode_parquet(&[batch]).expect("encode"),
-    )
-    .await
-    .expect("publish");
+    append_anomalies(&lake, &events).await;
     let out = run(&lake, "2024-05-04", AnalysisOptions::default()).await;
     let a = table(&out, "anomaly_summary");
     assert_eq!(

@@ -17,7 +17,7 @@ use gpustream_lake::Lake;
 use gpuz::{Identity, ParseOptions, parse_log};
 
 use crate::fixture::*;
-use crate::nightly::{new_lake, publish_by_hour};
+use crate::nightly::new_lake;
 
 const FLEET_DAY: &str = "2024-01-15";
 
@@ -75,13 +75,13 @@ pub fn fleet_samples() -> Vec<(String, Vec<Sample>)> {
 async fn write_fleet(lake: &Lake) -> (NaiveDate, NaiveDate, usize) {
     let mut total = 0;
     let (mut lo, mut hi) = (NaiveDate::MAX, NaiveDate::MIN);
-    for (stem, samples) in fleet_samples() {
+    for (_, samples) in fleet_samples() {
         total += samples.len();
         for s in &samples {
             lo = lo.min(s.event_time.date_naive());
             hi = hi.max(s.event_time.date_naive());
         }
-        publish_by_hour(lake, &stem, &samples).await;
+        append_samples(lake, &samples).await;
     }
     (lo, hi, total)
 }
@@ -220,16 +220,34 @@ async fn real_logs_on_s3_match_the_local_lake() {
         .expect("local run");
     check_plausible(&on_s3, total);
     assert_eq!(show(&on_s3), show(&on_local));
-    // And once more on S3: the day's objects are replaced, not added to.
+    // And once more on S3: each table's day is replaced by one commit, not added to.
+    let mut versions = Vec::new();
+    for t in batch_analytics::nightly::NIGHTLY_TABLES {
+        let location = batch_analytics::nightly::table_location(t);
+        versions.push((
+            version(&s3, &location).await,
+            rows_of_day(&s3, t, FLEET_DAY).await,
+        ));
+    }
     let again = run_range(&session(&s3).await, from, to, &options())
         .await
         .expect("s3 re-run");
     assert_eq!(show(&again), show(&on_local));
-    for t in batch_analytics::nightly::NIGHTLY_TABLES {
-        let dir = format!("analytics/{t}/date={FLEET_DAY}");
+    let days = on_local.len() as u64;
+    for (t, (v, rows)) in batch_analytics::nightly::NIGHTLY_TABLES
+        .iter()
+        .zip(versions)
+    {
+        let location = batch_analytics::nightly::table_location(t);
         assert_eq!(
-            parquet_files(&s3, &dir).await,
-            vec![format!("lake/{dir}/part-0.parquet")]
+            version(&s3, &location).await,
+            v + days,
+            "{t}: one commit a day"
+        );
+        assert_eq!(
+            rows_of_day(&s3, t, FLEET_DAY).await,
+            rows,
+            "{t}: no duplicates"
         );
     }
     let back = batch_analytics::run_sql(

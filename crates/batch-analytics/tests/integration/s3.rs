@@ -38,20 +38,23 @@ async fn daily_on_s3_matches_the_local_run() {
         .expect("daily locally");
     assert_eq!(
         on_s3.location,
-        format!("s3://{bucket}/lake/analytics/daily_gpu/date={DAY}/part-0.parquet")
+        format!("s3://{bucket}/lake/analytics/daily_gpu/")
     );
     assert_known(&on_s3, &on_local);
 
-    // Re-running on S3 overwrites the one object, and it reads back.
+    // Re-running on S3 replaces the day in one commit (a conditional PUT of the next
+    // log entry), and it reads back.
     let again = run_daily(&session(&s3).await, day())
         .await
         .expect("re-run on s3");
     assert_known(&again, &on_local);
-    let partition = format!("analytics/daily_gpu/date={DAY}");
+    assert_eq!(again.version, on_s3.version + 1);
     assert_eq!(
-        parquet_files(&s3, &partition).await,
-        vec![format!("lake/{partition}/part-0.parquet")]
+        files_of_day(&s3, "analytics/daily_gpu", DAY).await.len(),
+        1,
+        "the day's file replaced"
     );
+    assert_eq!(rows_of_day(&s3, "daily_gpu", DAY).await, 2);
     let back = batch_analytics::run_sql(
         &session(&s3).await,
         "SELECT * FROM daily_gpu ORDER BY host, gpu",
