@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
-use batch_analytics::{LakeSession, RegisterOptions, run_sql};
+use batch_analytics::{LakeSession, run_sql};
 use gpustream_lake::Lake;
 use gpustream_sim::fleet::{FaultKind, Fleet, FleetConfig};
 use gpustream_test_kit::kafka::Sender;
@@ -120,12 +120,9 @@ fn simulated_fleet_lands_complete_and_duplicate_free_and_datafusion_reads_it() {
     );
 
     rt.block_on(async {
-        let session = LakeSession::open(
-            Lake::open(&lake_str).expect("lake"),
-            RegisterOptions::default(),
-        )
-        .await
-        .expect("session");
+        let session = LakeSession::open(Lake::open(&lake_str).expect("lake"))
+            .await
+            .expect("session");
         let n = produced.len() as i64;
         assert_eq!(scalar(&session, "SELECT count(*) FROM samples").await, n);
         assert_eq!(
