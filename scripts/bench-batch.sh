@@ -74,7 +74,7 @@ for size in $SIZES; do
   # Three runs of ours (the median counts), one of Spark (minutes per run).
   OURS=()
   for i in 1 2 3; do
-    read -r s r < <(measure "nightly-$size-$i" "$BIN" daily --lake "$LAKE" --date $DATE --timezone $TZ_NAME)
+    read -r s r < <(measure "nightly-$size-$i" "$BIN" daily --lake "$LAKE" --date $DATE --timezone $TZ_NAME --no-maintain)
     OURS+=("$s $r")
   done
   read -r OURS_S OURS_RSS < <(printf '%s\n' "${OURS[@]}" | sort -n | sed -n 2p)
