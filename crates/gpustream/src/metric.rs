@@ -64,7 +64,12 @@ macro_rules! metric_catalogue {
             /// assert_eq!(Metric::from_column("nope"), None);
             /// ```
             pub fn from_column(name: &str) -> Option<Metric> {
-                match name { $( $column => Some(Metric::$variant), )* _ => None }
+                // A hash table built once: a `match` on strings compares them one
+                // after another, which the wire decoder (12+ lookups a message) felt.
+                static TABLE: std::sync::OnceLock<ColumnTable> = std::sync::OnceLock::new();
+                TABLE
+                    .get_or_init(|| ColumnTable::new(&[$( ($column, Metric::$variant), )*]))
+                    .get(name)
             }
         }
     };
@@ -132,6 +137,45 @@ metric_catalogue! {
 
 /// Number of canonical metrics.
 pub const METRIC_COUNT: usize = Metric::ALL.len();
+
+/// Column name → metric: open addressing over 256 slots (the catalogue has 57 names).
+struct ColumnTable {
+    slots: [Option<(&'static str, Metric)>; 256],
+}
+
+impl ColumnTable {
+    fn hash(name: &[u8]) -> usize {
+        // FNV-1a: a few instructions a byte, plenty for fixed, distinct names.
+        let mut h: u32 = 0x811c_9dc5;
+        for &b in name {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        (h ^ (h >> 16)) as usize & 255
+    }
+
+    fn new(entries: &[(&'static str, Metric)]) -> ColumnTable {
+        let mut slots = [None; 256];
+        for &(name, metric) in entries {
+            let mut i = Self::hash(name.as_bytes());
+            while slots[i].is_some() {
+                i = (i + 1) & 255;
+            }
+            slots[i] = Some((name, metric));
+        }
+        ColumnTable { slots }
+    }
+
+    fn get(&self, name: &str) -> Option<Metric> {
+        let mut i = Self::hash(name.as_bytes());
+        loop {
+            match self.slots[i] {
+                Some((n, m)) if n == name => return Some(m),
+                Some(_) => i = (i + 1) & 255,
+                None => return None,
+            }
+        }
+    }
+}
 
 impl Metric {
     /// Position of the metric in [`Metric::ALL`].
