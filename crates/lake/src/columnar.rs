@@ -21,13 +21,19 @@ fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
 }
 
+fn list_item() -> Field {
+    Field::new("element", DataType::Utf8, true)
+}
+
 fn map_field() -> Field {
+    // Delta Lake's names for map entries (`key_value`, `key`, `value`) and list items
+    // (`element`): files written with other names read back through a cast.
     let entries = Field::new(
-        "entries",
+        "key_value",
         DataType::Struct(
             vec![
-                Field::new("keys", DataType::Utf8, false),
-                Field::new("values", DataType::Float64, true),
+                Field::new("key", DataType::Utf8, false),
+                Field::new("value", DataType::Float64, true),
             ]
             .into(),
         ),
@@ -66,7 +72,7 @@ pub fn sample_schema() -> SchemaRef {
     }
     fields.push(Field::new(
         "unsupported",
-        DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        DataType::List(Arc::new(list_item())),
         true,
     ));
     fields.push(map_field());
@@ -124,8 +130,16 @@ impl SampleBatchBuilder {
                     }
                 })
                 .collect(),
-            unsupported: ListBuilder::new(StringBuilder::new()),
-            extra: MapBuilder::new(None, StringBuilder::new(), Float64Builder::new()),
+            unsupported: ListBuilder::new(StringBuilder::new()).with_field(list_item()),
+            extra: MapBuilder::new(
+                Some(arrow::array::MapFieldNames {
+                    entry: "key_value".into(),
+                    key: "key".into(),
+                    value: "value".into(),
+                }),
+                StringBuilder::new(),
+                Float64Builder::new(),
+            ),
             rows: 0,
         }
     }

@@ -26,6 +26,32 @@ pub enum Error {
     /// A local file operation failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// A Delta Lake operation on a table failed (reading its log, writing, committing).
+    #[error("delta table `{table}`: {source}")]
+    Delta {
+        /// The table.
+        table: String,
+        /// What delta-rs reported.
+        #[source]
+        source: Box<deltalake_core::DeltaTableError>,
+    },
+    /// Another writer committed progress of the same Kafka partition since this writer
+    /// read it: read the progress again and drop what is already in.
+    #[error("delta table `{table}`: another writer committed the same Kafka partition")]
+    ConcurrentProgress {
+        /// The table.
+        table: String,
+    },
+}
+
+impl Error {
+    /// Wraps a delta-rs error with the table it concerns.
+    pub fn delta(table: &str, source: deltalake_core::DeltaTableError) -> Error {
+        Error::Delta {
+            table: table.to_string(),
+            source: Box::new(source),
+        }
+    }
 }
 
 /// Result alias for this crate.

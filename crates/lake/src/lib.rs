@@ -4,12 +4,16 @@
 //! - [`store`]: lake locations (local, `file://`, `s3://`, `hdfs://`) and atomic publishing;
 //! - [`layout`]: table names and `date=`/`hour=` partitions;
 //! - [`columnar`]: the Arrow schemas of the lake tables and builders from the model;
-//! - [`parquet`]: how every lake file is encoded.
+//! - [`parquet`]: how every lake file is encoded;
+//! - [`delta`]: the tables as Delta Lake tables: exactly-once appends from Kafka,
+//!   compaction, checkpoints, vacuum, reading through DataFusion, conversion of the
+//!   previous layout.
 //!
 //! Depends only on the model (`gpustream`); it must not know about Kafka, the services
 //! or any binary.
 
 pub mod columnar;
+pub mod delta;
 pub mod error;
 pub mod layout;
 pub mod parquet;

@@ -20,6 +20,9 @@ pub struct Lake {
     /// The directory, for a local lake: publishing there bypasses object_store, whose
     /// staging files would sit beside the target where readers list.
     local_root: Option<std::path::PathBuf>,
+    /// The store at the root of the bucket or file system (what Delta Lake addresses
+    /// tables in, by their full URL).
+    root_store: Arc<dyn ObjectStore>,
 }
 
 /// Outcome of publishing a file.
@@ -73,8 +76,10 @@ impl Lake {
                 }
             ))
             .map_err(|e| bad(&e.to_string()))?;
+            let store: Arc<dyn ObjectStore> = Arc::new(store);
             return Ok(Lake {
-                store: Arc::new(store),
+                root_store: store.clone(),
+                store,
                 root: Path::from(prefix),
                 root_url,
                 local_root: None,
@@ -107,6 +112,7 @@ impl Lake {
             root: Path::default(),
             root_url,
             local_root: Some(abs),
+            root_store: Arc::new(object_store::local::LocalFileSystem::new()),
         })
     }
 
@@ -130,6 +136,25 @@ impl Lake {
     /// URL of a table's directory, e.g. `file:///lake/samples/`.
     pub fn table_url(&self, table: &str) -> String {
         format!("{}{}/", self.root_url, table.trim_matches('/'))
+    }
+
+    /// URL of a table as Delta Lake addresses it (no trailing `/`).
+    pub fn delta_url(&self, table: &str) -> Result<Url> {
+        let text = format!("{}{}", self.root_url, table.trim_matches('/'));
+        Url::parse(&text).map_err(|e| Error::LakeUrl {
+            url: text,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The store at the root of the bucket or file system.
+    pub fn root_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.root_store
+    }
+
+    /// The directory of a local lake.
+    pub fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
     }
 
     /// Path (inside the store) of a file relative to the lake root.
@@ -237,8 +262,10 @@ mod hdfs {
             }
         ))
         .map_err(|e| e.to_string())?;
+        let store: Arc<dyn object_store::ObjectStore> = Arc::new(store);
         Ok(Lake {
-            store: Arc::new(store),
+            root_store: store.clone(),
+            store,
             root: Path::from(prefix.as_str()),
             root_url,
             local_root: None,

@@ -1,7 +1,7 @@
-//! A synthetic fleet day in the stream processor's lake layout, for benchmarks and
-//! demos: `samples/date=D/hour=HH/gpu-samples-<partition>-<first>-<last>.parquet`,
-//! each GPU in one Kafka partition (as its message key would put it), each file one
-//! partition's rows of one hour in offset order.
+//! A synthetic fleet day in the stream processor's lake, for benchmarks and demos: the
+//! `samples` Delta table gets one commit per hour holding one file per Kafka partition
+//! (each GPU in one partition, as its message key would put it, rows in offset order),
+//! with the partitions' offsets as the commit's progress, as the processor writes it.
 //!
 //! Each GPU alternates idle and busy phases of random length; temperature follows
 //! power with a lag, occasional load bursts make fast temperature rises, every GPU
@@ -11,8 +11,9 @@
 
 use chrono::{NaiveDate, NaiveTime};
 use gpustream::{Metric, Metrics, Sample, Source, event_id};
+use gpustream_lake::Lake;
 use gpustream_lake::columnar::SampleBatchBuilder;
-use gpustream_lake::{Lake, encode_parquet};
+use gpustream_lake::delta::{SAMPLES, TableWriter, app_id};
 
 use crate::rng::Rng;
 use gpustream_lake::Result;
@@ -144,6 +145,7 @@ pub async fn write_synthetic_day(lake: &Lake, opts: &SynthOptions) -> Result<u64
     let (gap_from, gap_to) = (12 * 3600 * 1_000_000i64, (12 * 3600 + 600) * 1_000_000i64);
     let mut offsets = vec![0i64; opts.partitions];
     let mut total = 0u64;
+    let mut table = TableWriter::open(lake, SAMPLES).await?;
     for hour in 0..24i64 {
         let mut builders: Vec<SampleBatchBuilder> = (0..opts.partitions)
             .map(|_| SampleBatchBuilder::with_capacity(1024))
@@ -179,22 +181,21 @@ pub async fn write_synthetic_day(lake: &Lake, opts: &SynthOptions) -> Result<u64
             }
             t += step_us;
         }
+        let hour_start = day_start + chrono::Duration::hours(hour);
+        let mut batches = Vec::new();
+        let mut progress = Vec::new();
         for (p, b) in builders.iter_mut().enumerate() {
             let rows = b.len() as i64;
             if rows == 0 {
                 continue;
             }
             let batch = b.finish()?;
-            let first = offsets[p];
+            batches.push(table.with_partition(&batch, hour_start)?);
             offsets[p] += rows;
-            let name = format!(
-                "samples/date={}/hour={hour:02}/gpu-samples-{p}-{first:020}-{:020}.parquet",
-                opts.date,
-                first + rows - 1
-            );
-            lake.overwrite(&name, encode_parquet(&[batch])?).await?;
+            progress.push((app_id("gpu-samples", p as i32), offsets[p] - 1));
             total += rows as u64;
         }
+        table.append(&batches, &progress).await?;
     }
     Ok(total)
 }

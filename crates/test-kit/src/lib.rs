@@ -1,5 +1,6 @@
 //! Test support, defined once for every crate's tests.
 //!
+//! - [`bins`]: the workspace's binaries as `cargo test --workspace` built them;
 //! - [`gate`]: integration tests run against real services only when `GPUSTREAM_IT=1`
 //!   (set by `scripts/services.sh start` in `.tools/run/services.env`), and say so when
 //!   skipped;
@@ -9,6 +10,7 @@
 //! - [`samples`]: a builder of [`gpustream::Sample`]s with producer-style event ids;
 //! - [`http`]: a blocking `GET` and Prometheus text-exposition readers;
 //! - [`influxd`] and [`alertmanager`]: private servers a test may stop and start;
+//! - [`influxdb`]: InfluxQL queries against the test InfluxDB;
 //! - [`lake`]: reading a local lake's Parquet files back;
 //! - [`s3`]: buckets on the test S3 server;
 //! - [`data`]: where the workspace and the shared real GPU-Z logs are.
@@ -18,10 +20,12 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod alertmanager;
+pub mod bins;
 pub mod data;
 pub mod gate;
 pub mod http;
 pub mod influxd;
+pub mod influxdb;
 pub mod kafka;
 pub mod lake;
 pub mod names;
