@@ -126,7 +126,7 @@ pub struct Cli {
     #[arg(long, env = "GPUSTREAM_SHUTDOWN_GRACE", value_parser = parse_duration, global = true)]
     #[serde(skip_serializing_if = "Option::is_none", with = "serde_opt_duration")]
     pub shutdown_grace: Option<Duration>,
-    /// Address of the /metrics and /health endpoint [default: 127.0.0.1:9102].
+    /// Address of the /metrics and /health endpoint [default: 127.0.0.1:9732].
     #[arg(
         long,
         env = "GPUSTREAM_METRICS_ADDR",
@@ -216,7 +216,7 @@ impl Default for Settings {
             batch_timeout: Duration::from_millis(500),
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
-            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9102)),
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9732)),
         }
     }
 }
@@ -401,7 +401,7 @@ mod tests {
         assert_eq!(c.batch_size, 5000);
         assert_eq!(c.batch_timeout, Duration::from_millis(500));
         assert!(c.influx.credentials.is_none());
-        assert_eq!(e.settings.metrics_addr.port(), 9102);
+        assert_eq!(e.settings.metrics_addr.port(), 9732);
     }
 
     #[test]

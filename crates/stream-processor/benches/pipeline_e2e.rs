@@ -153,8 +153,8 @@ fn main() {
         let text = http_get(&format!("http://{ops}/metrics"))
             .map(|(_, body)| body)
             .unwrap_or_default();
-        let consumed = metric(&text, "stream_processor_records_in_total").unwrap_or(0.0);
-        let written = metric(&text, "stream_processor_records_out_total").unwrap_or(0.0);
+        let consumed = metric(&text, "gpustream_records_in_total").unwrap_or(0.0);
+        let written = metric(&text, "gpustream_records_out_total").unwrap_or(0.0);
         if consumed > 0.0 {
             first.get_or_insert_with(Instant::now);
         }
@@ -163,8 +163,8 @@ fn main() {
             eprintln!(
                 "{:>6.1} s: consumed {consumed}, written {written}, flushes {:?} ({:?} s)",
                 started.elapsed().as_secs_f64(),
-                metric(&text, "stream_processor_flush_seconds_count"),
-                metric(&text, "stream_processor_flush_seconds_sum"),
+                metric(&text, "gpustream_write_seconds_count"),
+                metric(&text, "gpustream_write_seconds_sum"),
             );
         }
         if let Some((rss, _)) = common::rss_kb(&pid) {

@@ -100,7 +100,7 @@ pub struct Args {
     #[arg(long, env = "GPUSTREAM_FLUSH_INTERVAL", value_parser = parse_duration, global = true)]
     #[serde(skip_serializing_if = "Option::is_none", with = "serde_opt_duration")]
     pub flush_interval: Option<Duration>,
-    /// Address of the /metrics and /health endpoint [default: 127.0.0.1:9101].
+    /// Address of the /metrics and /health endpoint [default: 127.0.0.1:9731].
     #[arg(long, env = "GPUSTREAM_METRICS_ADDR", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<SocketAddr>,
@@ -183,7 +183,7 @@ impl Default for Settings {
             flush_rows: 100_000,
             flush_bytes: crate::pipeline::DEFAULT_FLUSH_BYTES,
             flush_interval: Duration::from_secs(10),
-            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9101)),
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9731)),
             rules: String::new(),
             alertmanager_url: String::new(),
             webhook_url: String::new(),
@@ -262,7 +262,6 @@ pub async fn run(args: Args) -> Result<()> {
     let health = Health::default();
     serve_ops(s.metrics_addr, registry, health.clone()).await?;
     let cfg = ProcessorConfig {
-        brokers: kafka.brokers.clone(),
         kafka,
         topic: s.topic,
         group: s.group,
@@ -276,10 +275,10 @@ pub async fn run(args: Args) -> Result<()> {
         },
         flush_rows: s.flush_rows,
         flush_interval: s.flush_interval,
+        flush_bytes: s.flush_bytes,
     };
-    let processor = Processor::new(cfg, lake, Detector::new(rules), metrics, health)?
-        .with_flush_bytes(s.flush_bytes)
-        .with_alerter(alerter);
+    let processor =
+        Processor::new(cfg, lake, Detector::new(rules), metrics, health)?.with_alerter(alerter);
     let stats = processor.run(shutdown_signal()).await?;
     println!(
         "consumed {} messages, wrote {} rows, {} anomaly events, {} rollups ({} late samples), {} dead-lettered, {} flushes",

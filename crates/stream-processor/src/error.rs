@@ -20,15 +20,9 @@ pub enum Error {
         /// What is wrong, with line and field.
         reason: String,
     },
-    /// The lake's progress record of a partition cannot be read.
-    #[error("corrupt progress record {path}: {source}")]
-    Progress {
-        /// Its path in the lake.
-        path: String,
-        /// Why it cannot be read.
-        #[source]
-        source: serde_json::Error,
-    },
+    /// Assembling Arrow columns failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
     /// An event could not be encoded for its topic.
     #[error("encode: {0}")]
     Encode(#[from] serde_json::Error),

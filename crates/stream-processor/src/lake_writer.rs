@@ -1,220 +1,337 @@
-//! Writes one flush of one Kafka partition to the lake.
+//! The second stage of the processor, on a task of its own: makes a sealed batch
+//! durable in the lake's Delta tables, then publishes its anomaly transitions and
+//! rollups to their topics and alert routes.
 //!
-//! File names are deterministic: `<topic>-<partition>-<first offset>-<last offset>.parquet`
-//! inside each table's `date=YYYY-MM-DD/hour=HH/` partition (UTC event time). Files are published whole and only once
-//! (see [`Lake::publish`]), and the Kafka offsets are committed only afterwards, so a
-//! restart re-reads the same offsets and rewrites the same names.
+//! One commit per table per batch, each carrying, per Kafka partition, a `txn` action
+//! with the last offset it covers. Before writing, the writer drops what a table
+//! already holds for each partition (offsets at or before its `txn` version), so a
+//! batch read again after a crash, a rebalance or a lost commit acknowledgement never
+//! adds a row twice. `samples` is committed last: its versions are where a restart
+//! resumes, so the other tables are never behind it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use arrow::array::RecordBatch;
+use gpustream::AnomalyEvent;
 use gpustream::rollup::Rollup;
-use gpustream::{AnomalyEvent, Sample};
-use gpustream_lake::columnar::{SampleBatchBuilder, anomalies_to_batch, rollups_to_batch};
-use gpustream_lake::{
-    ANOMALIES_TABLE, Lake, Published, ROLLUPS_TABLE, SAMPLES_TABLE, encode_parquet, event_partition,
-};
+use gpustream_lake::Lake;
+use gpustream_lake::columnar::{anomalies_to_batch, rollups_to_batch};
+use gpustream_lake::delta::{ANOMALIES, CommitReport, ROLLUPS, SAMPLES, TableWriter, app_id};
+use gpustream_runtime::consumer::{WriteContext, Writer};
+use gpustream_runtime::service::Health;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::error::Result;
+use crate::buffer::{HourBatch, SealedBatch};
+use crate::error::{Error, Result};
+use crate::metrics::ProcessorMetrics;
 
-/// What one flush wrote.
+/// What the writer did over a run.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WriteStats {
-    /// Files newly created.
-    pub files: u64,
-    /// Files that were already there (replay after a crash).
-    pub already_present: u64,
-    /// Bytes of newly created files.
-    pub bytes: u64,
-    /// Sample rows in newly created files.
+    /// Sample rows committed.
     pub rows: u64,
+    /// Anomaly transitions committed.
+    pub anomalies: u64,
+    /// Rollup windows committed.
+    pub rollups: u64,
+    /// Batches made durable.
+    pub flushes: u64,
+    /// Rows skipped because the table already held them.
+    pub already_present: u64,
 }
 
-/// Base file name for an offset range of a topic partition.
-///
-/// ```
-/// assert_eq!(
-///     stream_processor::lake_writer::file_name("gpu-samples", 3, 100, 199),
-///     "gpu-samples-3-00000000000000000100-00000000000000000199.parquet"
-/// );
-/// ```
-pub fn file_name(topic: &str, partition: i32, first: i64, last: i64) -> String {
-    format!("{topic}-{partition}-{first:020}-{last:020}.parquet")
+/// Writes sealed batches to the lake and the output topics.
+pub struct LakeWriter {
+    topic: String,
+    lake: Lake,
+    /// The three tables, opened (created when absent) on first use, so a lake that is
+    /// down at start is retried like one that fails later.
+    tables: Option<Tables>,
+    producer: FutureProducer,
+    anomalies_topic: String,
+    rollups_topic: String,
+    /// Alert routing (Alertmanager, webhook), when configured.
+    pub alerter: Option<crate::alerting::Alerter>,
+    metrics: ProcessorMetrics,
+    health: Health,
+    /// Totals.
+    pub stats: WriteStats,
 }
 
-async fn put(
-    lake: &Lake,
-    path: &str,
-    bytes: bytes::Bytes,
-    rows: u64,
-    stats: &mut WriteStats,
-) -> Result<()> {
-    let len = bytes.len() as u64;
-    match lake.publish(path, bytes).await? {
-        Published::Created => {
-            stats.files += 1;
-            stats.bytes += len;
-            stats.rows += rows;
+struct Tables {
+    samples: TableWriter,
+    anomalies: TableWriter,
+    rollups: TableWriter,
+}
+
+/// A sealed batch with its sample rows finished once, so every retry commits the same
+/// rows.
+struct Prepared {
+    hours: BTreeMap<i32, Vec<HourBatch>>,
+    batch: SealedBatch,
+}
+
+impl LakeWriter {
+    /// A writer of the three stream tables of `lake` (opened at the first write).
+    pub fn new(
+        lake: &Lake,
+        topic: &str,
+        producer: FutureProducer,
+        anomalies_topic: &str,
+        rollups_topic: &str,
+        metrics: ProcessorMetrics,
+        health: Health,
+    ) -> LakeWriter {
+        LakeWriter {
+            topic: topic.to_string(),
+            lake: lake.clone(),
+            tables: None,
+            producer,
+            anomalies_topic: anomalies_topic.to_string(),
+            rollups_topic: rollups_topic.to_string(),
+            alerter: None,
+            metrics,
+            health,
+            stats: WriteStats::default(),
         }
-        Published::AlreadyPresent => stats.already_present += 1,
-    }
-    Ok(())
-}
-
-/// The Kafka offset range a flush covers.
-#[derive(Debug, Clone, Copy)]
-pub struct Range<'a> {
-    /// Source topic.
-    pub topic: &'a str,
-    /// Partition.
-    pub partition: i32,
-    /// First offset.
-    pub first: i64,
-    /// Last offset.
-    pub last: i64,
-    /// Rollups closed without a new message (idle GPU, shutdown).
-    pub closing: bool,
-}
-
-/// Sample rows of one offset range, buffered as Arrow columns per UTC hour partition.
-///
-/// Columns hold a sample in a fraction of the memory of a [`Sample`] (whose metric
-/// slots alone are ~1 KB), which is what keeps the processor's memory bounded.
-#[derive(Default)]
-pub struct SampleRows {
-    // Keyed by the hour number: formatting a partition name per sample cost more than
-    // building its row.
-    by_hour: BTreeMap<i64, (String, SampleBatchBuilder)>,
-    rows: usize,
-}
-
-impl SampleRows {
-    /// Appends a sample to its hour's columns.
-    pub fn push(&mut self, s: &Sample) {
-        self.by_hour
-            .entry(s.event_time.timestamp().div_euclid(3600))
-            .or_insert_with(|| (event_partition(s.event_time), SampleBatchBuilder::default()))
-            .1
-            .push(s);
-        self.rows += 1;
     }
 
-    /// Rows buffered.
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    /// Whether no row is buffered.
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
-    /// Encodes one zstd Parquet file per hour partition: `(partition directory, rows,
-    /// file bytes)`, in partition order. The buffer is left empty.
-    pub fn encode(&mut self) -> Result<Vec<(String, u64, bytes::Bytes)>> {
-        let mut out = Vec::with_capacity(self.by_hour.len());
-        for (_, (partition, mut builder)) in std::mem::take(&mut self.by_hour) {
-            let rows = builder.len() as u64;
-            out.push((partition, rows, encode_parquet(&[builder.finish()?])?));
+    fn prepare(&self, mut batch: SealedBatch) -> Result<Prepared> {
+        let mut hours = BTreeMap::new();
+        for (p, buf) in &mut batch.partitions {
+            hours.insert(*p, buf.finish_rows()?);
         }
-        self.rows = 0;
-        Ok(out)
-    }
-}
-
-/// Encodes samples as one zstd Parquet file per UTC hour partition (see
-/// [`SampleRows::encode`]).
-pub fn encode_samples(samples: &[Sample]) -> Result<Vec<(String, u64, bytes::Bytes)>> {
-    let mut rows = SampleRows::default();
-    for s in samples {
-        rows.push(s);
-    }
-    rows.encode()
-}
-
-/// Writes samples, anomalies and rollups of one partition's offset range `[first, last]`.
-pub async fn write_range(
-    lake: &Lake,
-    range: &Range<'_>,
-    samples: &[Sample],
-    anomalies: &[AnomalyEvent],
-    rollups: &[Rollup],
-) -> Result<WriteStats> {
-    write_encoded_range(lake, range, &encode_samples(samples)?, anomalies, rollups).await
-}
-
-/// [`write_range`] with the sample files already encoded (by [`SampleRows::encode`]), so
-/// a retried flush publishes the very same bytes.
-pub async fn write_encoded_range(
-    lake: &Lake,
-    range: &Range<'_>,
-    sample_files: &[(String, u64, bytes::Bytes)],
-    anomalies: &[AnomalyEvent],
-    rollups: &[Rollup],
-) -> Result<WriteStats> {
-    let name = file_name(range.topic, range.partition, range.first, range.last);
-    let mut stats = WriteStats::default();
-
-    for (date, rows, bytes) in sample_files {
-        put(
-            lake,
-            &format!("{SAMPLES_TABLE}/{date}/{name}"),
-            bytes.clone(),
-            *rows,
-            &mut stats,
-        )
-        .await?;
+        Ok(Prepared { hours, batch })
     }
 
-    let mut anomalies_by_date: BTreeMap<String, Vec<&AnomalyEvent>> = BTreeMap::new();
-    for a in anomalies {
-        anomalies_by_date
-            .entry(event_partition(a.event_time))
-            .or_default()
-            .push(a);
-    }
-    for (date, events) in anomalies_by_date {
-        let bytes = encode_parquet(&[anomalies_to_batch(events.iter().copied())?])?;
-        // Anomaly rows are not sample rows: count the file, not the rows.
-        put(
-            lake,
-            &format!("{ANOMALIES_TABLE}/{date}/{name}"),
-            bytes,
-            0,
-            &mut stats,
-        )
-        .await?;
-    }
-
-    let mut rollups_by_date: BTreeMap<String, Vec<&Rollup>> = BTreeMap::new();
-    for r in rollups {
-        rollups_by_date
-            .entry(event_partition(r.window_start))
-            .or_default()
-            .push(r);
-    }
-    for (date, windows) in rollups_by_date {
-        let file = if range.closing {
-            // Several GPUs can go idle at the same last offset: name the file after its windows.
-            let mut h = xxhash_rust::xxh3::Xxh3::new();
-            for w in &windows {
-                h.update(w.host.as_bytes());
-                h.update(&[0x1f]);
-                h.update(w.gpu.as_bytes());
-                h.update(&w.window_start.timestamp_micros().to_le_bytes());
-            }
-            name.replace(".parquet", &format!("-closed-{:016x}.parquet", h.digest()))
-        } else {
-            name.clone()
+    /// One attempt: the three commits (samples last), then the topics.
+    async fn try_write(&mut self, prepared: &Prepared) -> Result<()> {
+        let topic = self.topic.clone();
+        if self.tables.is_none() {
+            self.tables = Some(Tables {
+                samples: TableWriter::open(&self.lake, SAMPLES).await?,
+                anomalies: TableWriter::open(&self.lake, ANOMALIES).await?,
+                rollups: TableWriter::open(&self.lake, ROLLUPS).await?,
+            });
+        }
+        let Some(tables) = self.tables.as_mut() else {
+            return Ok(());
         };
-        let bytes = encode_parquet(&[rollups_to_batch(windows.iter().copied())?])?;
-        put(
-            lake,
-            &format!("{ROLLUPS_TABLE}/{date}/{file}"),
-            bytes,
-            0,
-            &mut stats,
+        // Anomalies.
+        let mut progress = Vec::new();
+        let mut events: Vec<&AnomalyEvent> = Vec::new();
+        for (p, buf) in &prepared.batch.partitions {
+            let id = app_id(&topic, *p);
+            let through = tables.anomalies.version_of(&id).await?;
+            events.extend(
+                buf.anomalies
+                    .iter()
+                    .filter(|(o, _)| through.is_none_or(|t| *o > t))
+                    .map(|(_, a)| a),
+            );
+            push_progress(&mut progress, id, buf.last, through);
+        }
+        let by_date = partitioned(
+            &tables.anomalies,
+            events.iter().copied(),
+            |a| a.event_time,
+            |e| anomalies_to_batch(e.iter().copied()),
+        )?;
+        let committed_anomalies: Vec<AnomalyEvent> = events.iter().map(|a| (*a).clone()).collect();
+        if !events.is_empty() {
+            let r = tables.anomalies.append(&by_date, &progress).await?;
+            counted(&self.metrics, ANOMALIES.name, &r);
+        }
+        // Rollups: closed by a sample (deduplicated by offset) or by silence (not).
+        let mut progress = Vec::new();
+        let mut windows: Vec<&Rollup> = Vec::new();
+        for (p, buf) in &prepared.batch.partitions {
+            let id = app_id(&topic, *p);
+            let through = tables.rollups.version_of(&id).await?;
+            windows.extend(
+                buf.rollups
+                    .iter()
+                    .filter(|(o, _)| through.is_none_or(|t| *o > t))
+                    .map(|(_, r)| r),
+            );
+            windows.extend(buf.closing_rollups.iter());
+            push_progress(&mut progress, id, buf.last, through);
+        }
+        let by_date = partitioned(
+            &tables.rollups,
+            windows.iter().copied(),
+            |r| r.window_start,
+            |w| rollups_to_batch(w.iter().copied()),
+        )?;
+        let committed_rollups: Vec<Rollup> = windows.iter().map(|r| (*r).clone()).collect();
+        if !windows.is_empty() {
+            let r = tables.rollups.append(&by_date, &progress).await?;
+            counted(&self.metrics, ROLLUPS.name, &r);
+        }
+        // Samples, last.
+        let mut progress = Vec::new();
+        let mut batches: Vec<RecordBatch> = Vec::new();
+        let mut skipped = 0u64;
+        for (p, buf) in &prepared.batch.partitions {
+            let id = app_id(&topic, *p);
+            let through = tables.samples.version_of(&id).await?;
+            for h in prepared.hours.get(p).into_iter().flatten() {
+                let rows = h.after(through)?;
+                skipped += (h.batch.num_rows() - rows.num_rows()) as u64;
+                if rows.num_rows() > 0 {
+                    batches.push(tables.samples.with_partition(&rows, h.start)?);
+                }
+            }
+            push_progress(&mut progress, id, buf.last, through);
+        }
+        let r = tables.samples.append(&batches, &progress).await?;
+        counted(&self.metrics, SAMPLES.name, &r);
+        self.metrics.files.inc_by(r.files);
+        self.metrics.bytes.inc_by(r.bytes);
+        self.metrics.common.records_out.inc_by(r.rows);
+        self.stats.rows += r.rows;
+        self.stats.already_present += skipped;
+        if skipped > 0 {
+            tracing::info!(
+                rows = skipped,
+                "rows already in the lake were not written again"
+            );
+        }
+        // Topics and alerts (at least once: a retry after this point sends again).
+        send_json(
+            &self.producer,
+            &self.anomalies_topic,
+            committed_anomalies.iter().map(|a| (a.key(), a)),
         )
         .await?;
+        send_json(
+            &self.producer,
+            &self.rollups_topic,
+            committed_rollups.iter().map(|r| (r.key(), r)),
+        )
+        .await?;
+        if let Some(a) = &self.alerter {
+            a.dispatch(&committed_anomalies);
+        }
+        self.stats.anomalies += committed_anomalies.len() as u64;
+        self.stats.rollups += committed_rollups.len() as u64;
+        self.stats.flushes += 1;
+        Ok(())
     }
-    Ok(stats)
+}
+
+fn counted(metrics: &ProcessorMetrics, table: &str, r: &CommitReport) {
+    if r.version.is_some() {
+        metrics.commits.with_label_values(&[table]).inc();
+    }
+}
+
+/// Progress of a partition to commit: its last offset, when it moves the table on.
+fn push_progress(
+    out: &mut Vec<(String, i64)>,
+    id: String,
+    last: Option<i64>,
+    through: Option<i64>,
+) {
+    if let Some(last) = last
+        && through.is_none_or(|t| last > t)
+    {
+        out.push((id, last));
+    }
+}
+
+/// `items` grouped by the partition of their event time in `table`, each group as one
+/// batch with the partition columns appended.
+fn partitioned<'a, T: 'a>(
+    table: &TableWriter,
+    items: impl Iterator<Item = &'a T>,
+    time: impl Fn(&T) -> chrono::DateTime<chrono::Utc>,
+    encode: impl Fn(&[&'a T]) -> gpustream_lake::Result<RecordBatch>,
+) -> Result<Vec<RecordBatch>> {
+    let mut groups: BTreeMap<Vec<String>, (chrono::DateTime<chrono::Utc>, Vec<&'a T>)> =
+        BTreeMap::new();
+    for item in items {
+        let t = time(item);
+        groups
+            .entry(table.partition_values(t))
+            .or_insert_with(|| (t, Vec::new()))
+            .1
+            .push(item);
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (_, (t, group)) in groups {
+        out.push(table.with_partition(&encode(&group)?, t)?);
+    }
+    Ok(out)
+}
+
+impl Writer for LakeWriter {
+    type Batch = SealedBatch;
+    type Error = Error;
+
+    async fn write(&mut self, batch: SealedBatch, ctx: &WriteContext) -> Result<()> {
+        let prepared = self.prepare(batch)?;
+        let mut backoff = Duration::from_millis(200);
+        let mut conflicts = 0;
+        loop {
+            match self.try_write(&prepared).await {
+                Ok(()) => {
+                    self.health.ok("lake");
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.metrics.common.write_errors.inc();
+                    if matches!(
+                        &e,
+                        Error::Lake(gpustream_lake::Error::ConcurrentProgress { .. })
+                    ) && conflicts < 3
+                    {
+                        // Another writer committed the same partitions: read its
+                        // progress and write only what it does not hold.
+                        conflicts += 1;
+                        tracing::warn!(error = %e, "retrying with the table's latest progress");
+                        continue;
+                    }
+                    // A table may have been the cause: open them afresh next time.
+                    self.tables = None;
+                    self.health.fail("lake", format!("flush failed: {e}"));
+                    tracing::error!(error = %e, retry_in = ?backoff, "lake write failed; nothing committed to Kafka, retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = ctx.cancelled() => return Err(e),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+/// Sends keyed JSON records to `topic` and waits for every acknowledgement (nothing when
+/// the topic is disabled with an empty name).
+///
+/// All records are queued before the first acknowledgement is awaited: one round trip
+/// per record would cap a flush at a few hundred records per second.
+async fn send_json<T: serde::Serialize>(
+    producer: &FutureProducer,
+    topic: &str,
+    records: impl Iterator<Item = (String, T)>,
+) -> Result<()> {
+    if topic.is_empty() {
+        return Ok(());
+    }
+    let encoded = records
+        .map(|(key, value)| serde_json::to_vec(&value).map(|payload| (key, payload)))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let deliveries = encoded.iter().map(|(key, payload)| {
+        producer.send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(30),
+        )
+    });
+    futures::future::try_join_all(deliveries)
+        .await
+        .map_err(|(e, _)| Error::Kafka(e))?;
+    Ok(())
 }

@@ -48,7 +48,9 @@ pub struct Windower {
     cfg: RollupConfig,
     width: chrono::Duration,
     lateness: chrono::Duration,
-    gpus: HashMap<(String, String), GpuState>,
+    /// By host, then GPU: looked up by borrowed names, so a sample of a known GPU costs
+    /// no allocation.
+    gpus: HashMap<String, HashMap<String, GpuState>>,
     late: u64,
 }
 
@@ -88,14 +90,25 @@ impl Windower {
     /// Adds a sample; appends `(partition, rollup)` for windows it closes. Returns
     /// `false` when the sample was late.
     pub fn observe(&mut self, s: &Sample, partition: i32, out: &mut Vec<(i32, Rollup)>) -> bool {
-        let key = (s.host.clone(), s.gpu.clone());
         let start = window_start(s.event_time, self.width);
-        let st = self.gpus.entry(key).or_insert_with(|| GpuState {
-            windows: BTreeMap::new(),
-            max_event_time: s.event_time,
-            last_seen: Instant::now(),
-            partition,
-        });
+        if !self
+            .gpus
+            .get(&s.host)
+            .is_some_and(|gpus| gpus.contains_key(&s.gpu))
+        {
+            self.gpus.entry(s.host.clone()).or_default().insert(
+                s.gpu.clone(),
+                GpuState {
+                    windows: BTreeMap::new(),
+                    max_event_time: s.event_time,
+                    last_seen: Instant::now(),
+                    partition,
+                },
+            );
+        }
+        let Some(st) = self.gpus.get_mut(&s.host).and_then(|g| g.get_mut(&s.gpu)) else {
+            return true;
+        };
         st.last_seen = Instant::now();
         st.partition = partition;
         if start + self.width <= st.max_event_time - self.lateness {
@@ -123,6 +136,7 @@ impl Windower {
         for st in self
             .gpus
             .values_mut()
+            .flat_map(|g| g.values_mut())
             .filter(|st| st.last_seen.elapsed() >= timeout)
         {
             out.extend(
@@ -131,13 +145,15 @@ impl Windower {
                     .map(|w| (st.partition, w.finish())),
             );
         }
-        self.gpus
-            .retain(|_, st| !st.windows.is_empty() || st.last_seen.elapsed() < timeout * 4);
+        for gpus in self.gpus.values_mut() {
+            gpus.retain(|_, st| !st.windows.is_empty() || st.last_seen.elapsed() < timeout * 4);
+        }
+        self.gpus.retain(|_, gpus| !gpus.is_empty());
     }
 
     /// Closes every open window (shutdown).
     pub fn close_all(&mut self, out: &mut Vec<(i32, Rollup)>) {
-        for st in self.gpus.values_mut() {
+        for st in self.gpus.values_mut().flat_map(|g| g.values_mut()) {
             out.extend(
                 std::mem::take(&mut st.windows)
                     .into_values()

@@ -38,10 +38,19 @@ impl StatsObserver for LagFromStats {
             for (partition, p) in &t.partitions {
                 // -1 is librdkafka's unassigned/internal partition; a partition that is
                 // not fetched has no meaningful lag.
-                if *partition < 0 || p.fetch_state == "none" || p.consumer_lag < 0 {
+                if *partition < 0 || p.fetch_state == "none" {
                     continue;
                 }
-                self.metrics.set_lag(topic, *partition, p.consumer_lag);
+                // Before the group's first commit librdkafka reports -1: everything
+                // the partition holds is then still to be made durable.
+                let lag = if p.consumer_lag >= 0 {
+                    p.consumer_lag
+                } else if p.hi_offset >= 0 {
+                    (p.hi_offset - p.lo_offset.max(0)).max(0)
+                } else {
+                    continue;
+                };
+                self.metrics.set_lag(topic, *partition, lag);
                 now.insert((topic.clone(), *partition));
             }
         }

@@ -174,6 +174,12 @@ pub trait Sink: Send {
         false
     }
 
+    /// Called once at shutdown, before the last batch is sealed: close what only
+    /// closes at the end (e.g. open windows); returns whether that added anything.
+    fn closing(&mut self) -> bool {
+        false
+    }
+
     /// Closes the open batch and returns it.
     fn seal(&mut self) -> Self::Batch;
 
@@ -788,7 +794,9 @@ impl<B: Send + 'static, E: std::error::Error + From<Error> + Send + Sync + 'stat
             })
         };
         let mut result = Ok(());
-        if self.open_records > 0 || sink.pending_bytes() > 0 {
+        // Whatever `closing` added is held too, even without a record.
+        let closed_something = sink.closing();
+        if self.open_records > 0 || sink.pending_bytes() > 0 || closed_something {
             while self.in_flight.len() >= self.config.max_in_flight {
                 match self.done_rx.recv().await {
                     Some((id, r)) => {

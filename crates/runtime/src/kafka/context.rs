@@ -21,8 +21,14 @@ pub trait StatsObserver: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Context {
     last_error: Arc<Mutex<Option<(KafkaError, String)>>>,
+    /// The most recent warning or error librdkafka logged (TLS failures are reported
+    /// there, not always through the error callback).
+    last_log: Arc<Mutex<Option<String>>>,
     rebalanced: Arc<AtomicBool>,
     stats: Option<Arc<dyn StatsObserver>>,
+    /// Client logs and errors at debug level only (a probe whose caller reports the
+    /// outcome itself, in one line).
+    quiet: bool,
 }
 
 impl Context {
@@ -34,9 +40,22 @@ impl Context {
         }
     }
 
+    /// A context that logs at debug level only.
+    pub fn quiet() -> Context {
+        Context {
+            quiet: true,
+            ..Default::default()
+        }
+    }
+
     /// The most recent client error with librdkafka's explanation, if any.
     pub fn last_error(&self) -> Option<(KafkaError, String)> {
         self.last_error.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// The most recent warning or error librdkafka logged, if any.
+    pub fn last_log(&self) -> Option<String> {
+        self.last_log.lock().ok().and_then(|g| g.clone())
     }
 
     /// Whether a rebalance happened since the last call (and clears the flag).
@@ -50,6 +69,21 @@ impl Context {
 
 impl ClientContext for Context {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        let serious = matches!(
+            level,
+            RDKafkaLogLevel::Emerg
+                | RDKafkaLogLevel::Alert
+                | RDKafkaLogLevel::Critical
+                | RDKafkaLogLevel::Error
+                | RDKafkaLogLevel::Warning
+        );
+        if serious && let Ok(mut g) = self.last_log.lock() {
+            *g = Some(log_message.to_string());
+        }
+        if self.quiet {
+            tracing::debug!(facility = fac, "librdkafka: {log_message}");
+            return;
+        }
         match level {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
@@ -66,7 +100,11 @@ impl ClientContext for Context {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(error = %error, reason, "kafka client error");
+        if self.quiet {
+            tracing::debug!(error = %error, reason, "kafka client error");
+        } else {
+            tracing::warn!(error = %error, reason, "kafka client error");
+        }
         if let Ok(mut g) = self.last_error.lock() {
             *g = Some((error, reason.to_string()));
         }

@@ -25,7 +25,7 @@ pub async fn preflight(settings: &KafkaSettings, timeout: Duration) -> Result<()
 }
 
 fn check(settings: &KafkaSettings, timeout: Duration) -> Result<()> {
-    let context = Context::default();
+    let context = Context::quiet();
     let consumer: BaseConsumer<Context> = settings
         .client_config()
         // Fail as soon as librdkafka gives up on a broker, not after its own retries.
@@ -39,8 +39,14 @@ fn check(settings: &KafkaSettings, timeout: Duration) -> Result<()> {
         match consumer.fetch_metadata(None, step) {
             Ok(_) => return Ok(()),
             Err(e) => {
+                let _ = consumer.poll(Duration::ZERO);
                 if let Some((err, reason)) = context.last_error()
-                    && let Some(message) = fatal(settings, &err, &reason)
+                    && let Some(message) = fatal(settings, Some(&err), &reason)
+                {
+                    return Err(Error::Connect(message));
+                }
+                if let Some(line) = context.last_log()
+                    && let Some(message) = fatal(settings, None, &line)
                 {
                     return Err(Error::Connect(message));
                 }
@@ -60,9 +66,22 @@ fn check(settings: &KafkaSettings, timeout: Duration) -> Result<()> {
 }
 
 /// An error no retry can fix, explained with the settings to check.
-fn fatal(settings: &KafkaSettings, err: &KafkaError, reason: &str) -> Option<String> {
-    let code = err.rdkafka_error_code();
+fn fatal(settings: &KafkaSettings, err: Option<&KafkaError>, reason: &str) -> Option<String> {
+    let code = err.and_then(KafkaError::rdkafka_error_code);
     let lower = reason.to_ascii_lowercase();
+    // The server refused our certificate (or wanted one): reported as a transport
+    // error after the handshake, so recognised by OpenSSL's alert text.
+    if lower.contains("certificate required")
+        || lower.contains("alert bad certificate")
+        || lower.contains("alert unknown ca")
+        || lower.contains("alert certificate")
+    {
+        return Some(format!(
+            "TLS to `{}` failed: {} — the broker wants a client certificate it trusts: check ssl.certificate.location and ssl.key.location",
+            settings.brokers,
+            first_line(reason)
+        ));
+    }
     if code == Some(RDKafkaErrorCode::Authentication) || lower.contains("sasl authentication") {
         return Some(format!(
             "authentication to `{}` failed: {} — check sasl.mechanism, sasl.username and GPUSTREAM_KAFKA_SASL_PASSWORD",
@@ -73,8 +92,6 @@ fn fatal(settings: &KafkaSettings, err: &KafkaError, reason: &str) -> Option<Str
     if code == Some(RDKafkaErrorCode::SSL) || lower.contains("ssl handshake failed") {
         let hint = if lower.contains("certificate verify failed") {
             "the broker's certificate is not trusted: check ssl.ca.location"
-        } else if lower.contains("certificate required") || lower.contains("alert") {
-            "the broker wants a client certificate it trusts: check ssl.certificate.location and ssl.key.location"
         } else {
             "check security.protocol and the ssl.* settings"
         };

@@ -16,11 +16,15 @@ pub use health::Health;
 pub use metrics::{CommonMetrics, ProcessCollector, build_info};
 pub use ops::serve_ops;
 
-/// Structured logs to stderr; `RUST_LOG` overrides the default `info` level;
+/// Log filter when `RUST_LOG` is not set: `info`, but delta-rs and its kernel only from
+/// `warn` (at `info` they log every snapshot they build, with the table's schema).
+pub const DEFAULT_LOG: &str = "info,buoyant_kernel=warn,delta_kernel=warn,deltalake_core=warn";
+
+/// Structured logs to stderr; `RUST_LOG` overrides [`DEFAULT_LOG`];
 /// `GPUSTREAM_LOG_FORMAT=json` writes one JSON object per line.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

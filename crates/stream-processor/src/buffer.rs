@@ -1,0 +1,111 @@
+//! What the processor holds between two commits, per Kafka partition: sample rows as
+//! Arrow columns per UTC hour (with the offset of each row), the anomaly transitions
+//! and closed rollup windows derived from them (with the offset that produced each).
+//!
+//! Offsets travel with every row so the writer can drop exactly what a table already
+//! holds: after a crash, a rebalance or a lost commit acknowledgement, the same
+//! offsets may be read again and cut into different batches.
+
+use std::collections::BTreeMap;
+
+use arrow::array::{BooleanArray, RecordBatch};
+use gpustream::rollup::Rollup;
+use gpustream::{AnomalyEvent, Sample};
+use gpustream_lake::columnar::SampleBatchBuilder;
+
+use crate::error::Result;
+
+/// Rows of one UTC hour of one partition.
+#[derive(Default)]
+struct HourRows {
+    rows: SampleBatchBuilder,
+    offsets: Vec<i64>,
+}
+
+/// The open state of one Kafka partition.
+#[derive(Default)]
+pub struct PartitionBuffer {
+    /// Rows keyed by the hour number since the epoch (formatting a partition name per
+    /// sample cost more than building its row).
+    hours: BTreeMap<i64, HourRows>,
+    /// Anomaly transitions, with the offset of the sample that produced each.
+    pub anomalies: Vec<(i64, AnomalyEvent)>,
+    /// Windows closed by a sample, with that sample's offset.
+    pub rollups: Vec<(i64, Rollup)>,
+    /// Windows closed without a sample (a GPU went silent, shutdown): no offset.
+    pub closing_rollups: Vec<Rollup>,
+    /// Last offset consumed (and not replayed) into this buffer.
+    pub last: Option<i64>,
+    /// Payload bytes of its messages.
+    pub bytes: usize,
+    rows: usize,
+}
+
+impl PartitionBuffer {
+    /// Appends a sample row read at `offset`.
+    pub fn push(&mut self, offset: i64, s: &Sample) {
+        let h = self
+            .hours
+            .entry(s.event_time.timestamp().div_euclid(3600))
+            .or_default();
+        h.rows.push(s);
+        h.offsets.push(offset);
+        self.rows += 1;
+    }
+
+    /// Sample rows held.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether nothing at all is held.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+            && self.anomalies.is_empty()
+            && self.rollups.is_empty()
+            && self.closing_rollups.is_empty()
+            && self.last.is_none()
+    }
+
+    /// Finishes the Arrow columns: one batch per hour with the offsets of its rows.
+    pub fn finish_rows(&mut self) -> Result<Vec<HourBatch>> {
+        let mut out = Vec::with_capacity(self.hours.len());
+        for (hour, mut h) in std::mem::take(&mut self.hours) {
+            out.push(HourBatch {
+                start: chrono::DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default(),
+                batch: h.rows.finish()?,
+                offsets: h.offsets,
+            });
+        }
+        self.rows = 0;
+        Ok(out)
+    }
+}
+
+/// The rows of one UTC hour, finished, with the offset of each row.
+pub struct HourBatch {
+    /// Start of the hour (its `date`/`hour` partition).
+    pub start: chrono::DateTime<chrono::Utc>,
+    /// Rows (the `samples` data columns).
+    pub batch: RecordBatch,
+    /// Offset of each row.
+    pub offsets: Vec<i64>,
+}
+
+impl HourBatch {
+    /// The rows read after `through` (all of them when `None`).
+    pub fn after(&self, through: Option<i64>) -> Result<RecordBatch> {
+        let Some(t) = through else {
+            return Ok(self.batch.clone());
+        };
+        let keep: BooleanArray = self.offsets.iter().map(|o| Some(*o > t)).collect();
+        Ok(arrow::compute::filter_record_batch(&self.batch, &keep)?)
+    }
+}
+
+/// A sealed batch: what every partition held at the seal.
+#[derive(Default)]
+pub struct SealedBatch {
+    /// By partition.
+    pub partitions: BTreeMap<i32, PartitionBuffer>,
+}
