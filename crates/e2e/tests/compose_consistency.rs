@@ -267,66 +267,14 @@ fn parse_help(text: &str) -> Help {
     help
 }
 
-/// The four binaries `cargo test --workspace` built beside this test executable.
-///
-/// Building them from here with `cargo build -p ...` would select a different feature set
-/// and rebuild half the dependency tree; the workspace test run has already built them.
-fn binaries_beside_this_test() -> Option<BTreeMap<String, PathBuf>> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
-    let found: BTreeMap<String, PathBuf> = BINARIES
-        .iter()
-        .map(|b| (b.to_string(), profile_dir.join(b)))
-        .filter(|(_, p)| p.is_file())
-        .collect();
-    (found.len() == BINARIES.len()).then_some(found)
-}
-
-/// The four binaries: those of the current workspace test run, else built now (a no-op
-/// when up to date) with their paths as cargo reports them.
+/// The four binaries, as `cargo test --workspace` built them.
 fn binaries() -> &'static BTreeMap<String, PathBuf> {
-    static BINARIES_BUILT: OnceLock<BTreeMap<String, PathBuf>> = OnceLock::new();
-    BINARIES_BUILT.get_or_init(|| {
-        if let Some(found) = binaries_beside_this_test() {
-            return found;
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(root()).args([
-            "build",
-            "--bins",
-            "--quiet",
-            "--message-format=json-render-diagnostics",
-        ]);
-        for bin in BINARIES {
-            cmd.args(["-p", bin]);
-        }
-        let out = cmd.output().expect("running cargo build");
-        assert!(
-            out.status.success(),
-            "cargo build of the binaries failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut built = BTreeMap::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if let (Some("compiler-artifact"), Some(exe), Some(name)) = (
-                msg["reason"].as_str(),
-                msg["executable"].as_str(),
-                msg["target"]["name"].as_str(),
-            ) {
-                built.insert(name.to_string(), PathBuf::from(exe));
-            }
-        }
-        for bin in BINARIES {
-            assert!(
-                built.contains_key(bin),
-                "cargo build did not report the `{bin}` binary"
-            );
-        }
-        built
+    static FOUND: OnceLock<BTreeMap<String, PathBuf>> = OnceLock::new();
+    FOUND.get_or_init(|| {
+        BINARIES
+            .iter()
+            .map(|b| (b.to_string(), gpustream_test_kit::bins::path(b)))
+            .collect()
     })
 }
 

@@ -67,8 +67,8 @@ fn two_instances_split_partitions_and_write_each_sample_once() {
     });
 
     // Both instances join and split the partitions between them.
-    let assigned = |p: &Proc| metric(&p.metrics(), "stream_processor_assigned_partitions");
-    let consumed = |p: &Proc| metric(&p.metrics(), "stream_processor_records_in_total");
+    let assigned = |p: &Proc| metric(&p.metrics(), "gpustream_assigned_partitions");
+    let consumed = |p: &Proc| metric(&p.metrics(), "gpustream_records_in_total");
     let deadline = Instant::now() + Duration::from_secs(30);
     let split = loop {
         let (na, nb) = (assigned(&a), assigned(&b));
@@ -91,7 +91,7 @@ fn two_instances_split_partitions_and_write_each_sample_once() {
     eprintln!("split: instance A {} partitions, B {}", split.0, split.1);
     // Let both publish for a while before one dies.
     std::thread::sleep(Duration::from_secs(2));
-    let b_wrote = metric(&b.metrics(), "stream_processor_records_out_total").unwrap_or(0.0);
+    let b_wrote = metric(&b.metrics(), "gpustream_records_out_total").unwrap_or(0.0);
     assert!(
         b_wrote > 0.0,
         "instance B published samples before it was killed"
@@ -102,7 +102,7 @@ fn two_instances_split_partitions_and_write_each_sample_once() {
     let _ = b.child.wait();
     let killed_at = Instant::now();
     let took_over = a.wait_metric(
-        "stream_processor_assigned_partitions",
+        "gpustream_assigned_partitions",
         Duration::from_secs(30),
         |v| v == PARTITIONS as f64,
     );

@@ -217,7 +217,6 @@ async fn ingest(brokers: &str, influx: &str, db: &str) -> Ingested {
     let lake_dir = tempfile::tempdir().expect("tempdir");
     let lake = Lake::open(lake_dir.path().to_str().expect("utf8 path")).expect("lake");
     let cfg = ProcessorConfig {
-        brokers: brokers.to_string(),
         kafka: gpustream_runtime::kafka::KafkaSettings::plaintext(brokers),
         topic: samples.clone(),
         group: unique("dash-processor"),
@@ -227,6 +226,7 @@ async fn ingest(brokers: &str, influx: &str, db: &str) -> Ingested {
         rollup: stream_processor::rollups::RollupConfig::default(),
         flush_rows: 4000,
         flush_interval: Duration::from_millis(500),
+        flush_bytes: stream_processor::pipeline::DEFAULT_FLUSH_BYTES,
     };
     let registry = prometheus::Registry::new();
     let processor = Processor::new(

@@ -156,7 +156,6 @@ async fn run_processor(
 ) -> stream_processor::pipeline::RunStats {
     let registry = prometheus::Registry::new();
     let cfg = ProcessorConfig {
-        brokers: brokers.to_string(),
         kafka: gpustream_runtime::kafka::KafkaSettings::plaintext(brokers),
         topic: topic.to_string(),
         group: group.to_string(),
@@ -166,6 +165,7 @@ async fn run_processor(
         rollup: stream_processor::rollups::RollupConfig::default(),
         flush_rows: 4000,
         flush_interval: Duration::from_millis(500),
+        flush_bytes: stream_processor::pipeline::DEFAULT_FLUSH_BYTES,
     };
     gpustream_runtime::kafka::ensure_topics(
         brokers,
@@ -419,10 +419,8 @@ fn real_logs_through_kafka_into_the_local_lake() {
 
 /// DataFusion (batch-analytics) over the lake: per-GPU counts, unique ids, and the daily job.
 async fn check_analytics(p: &Produced, lake: Lake) {
-    use batch_analytics::{LakeSession, RegisterOptions, run_daily, run_sql};
-    let session = LakeSession::open(lake, RegisterOptions::default())
-        .await
-        .expect("session");
+    use batch_analytics::{LakeSession, run_daily, run_sql};
+    let session = LakeSession::open(lake).await.expect("session");
     let out = run_sql(
         &session,
         "SELECT gpu, count(*) AS n, count(DISTINCT event_id) AS ids FROM samples GROUP BY gpu",
