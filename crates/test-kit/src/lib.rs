@@ -11,7 +11,8 @@
 //! - [`http`]: a blocking `GET` and Prometheus text-exposition readers;
 //! - [`influxd`] and [`alertmanager`]: private servers a test may stop and start;
 //! - [`influxdb`]: InfluxQL queries against the test InfluxDB;
-//! - [`lake`]: reading a local lake's Parquet files back;
+//! - [`lake`]: reading a lake's Delta tables back;
+//! - [`other_engines`]: the same tables read by delta-rs' Python bindings and polars;
 //! - [`s3`]: buckets on the test S3 server;
 //! - [`data`]: where the workspace and the shared real GPU-Z logs are.
 //!
@@ -29,6 +30,7 @@ pub mod influxdb;
 pub mod kafka;
 pub mod lake;
 pub mod names;
+pub mod other_engines;
 pub mod s3;
 pub mod samples;
 

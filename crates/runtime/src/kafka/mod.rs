@@ -60,7 +60,7 @@ pub fn dead_letter_headers(
 /// Producer settings for a plaintext broker (tests and tools; the binaries use
 /// [`KafkaSettings::producer_config`], which adds security settings).
 pub fn producer_config(brokers: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
+    let mut c = base_config();
     c.set("bootstrap.servers", brokers);
     producer_defaults(&mut c);
     c
@@ -83,7 +83,7 @@ fn producer_defaults(c: &mut ClientConfig) {
 /// Consumer-group settings for a plaintext broker (tests and tools; the binaries use
 /// [`KafkaSettings::consumer_config`]).
 pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
+    let mut c = base_config();
     c.set("bootstrap.servers", brokers);
     consumer_defaults(&mut c, group);
     c
@@ -136,4 +136,18 @@ async fn create_topics(config: ClientConfig, brokers: &str, topics: &[(&str, i32
         }
     }
     Ok(())
+}
+
+/// An empty client configuration whose log level follows ours: rust-rdkafka derives it
+/// from the `log` crate, which nothing here installs, and would pass errors only, so TLS
+/// and connection warnings would never reach the context.
+pub(crate) fn base_config() -> ClientConfig {
+    let mut c = ClientConfig::new();
+    let level = if tracing::enabled!(tracing::Level::DEBUG) {
+        rdkafka::config::RDKafkaLogLevel::Debug
+    } else {
+        rdkafka::config::RDKafkaLogLevel::Warning
+    };
+    c.set_log_level(level);
+    c
 }

@@ -39,7 +39,7 @@ fn check(settings: &KafkaSettings, timeout: Duration) -> Result<()> {
         match consumer.fetch_metadata(None, step) {
             Ok(_) => return Ok(()),
             Err(e) => {
-                let _ = consumer.poll(Duration::ZERO);
+                drain_events(&consumer);
                 if let Some((err, reason)) = context.last_error()
                     && let Some(message) = fatal(settings, Some(&err), &reason)
                 {
@@ -62,6 +62,15 @@ fn check(settings: &KafkaSettings, timeout: Duration) -> Result<()> {
                 }
             }
         }
+    }
+}
+
+/// Serves the queued log and error events, so the context sees them: one zero-timeout
+/// poll serves at most one event (and says nothing of whether more wait), and a failed
+/// handshake queues several.
+fn drain_events(consumer: &BaseConsumer<Context>) {
+    for _ in 0..64 {
+        let _ = consumer.poll(Duration::ZERO);
     }
 }
 

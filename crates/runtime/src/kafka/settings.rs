@@ -141,7 +141,7 @@ impl KafkaSettings {
 
     /// A base client configuration: brokers, properties and secrets.
     pub fn client_config(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
+        let mut c = super::base_config();
         c.set("bootstrap.servers", &self.brokers);
         for (k, v) in self.properties.iter().chain(&self.secrets) {
             c.set(k, v);
@@ -152,7 +152,7 @@ impl KafkaSettings {
     /// Producer configuration: idempotent, `acks=all`, lz4, batched; properties given by
     /// the user win over these defaults.
     pub fn producer_config(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
+        let mut c = super::base_config();
         c.set("bootstrap.servers", &self.brokers);
         super::producer_defaults(&mut c);
         self.apply(&mut c);
@@ -162,7 +162,7 @@ impl KafkaSettings {
     /// Consumer-group configuration (manual commits, earliest on a new group);
     /// properties given by the user win over these defaults.
     pub fn consumer_config(&self, group: &str) -> ClientConfig {
-        let mut c = ClientConfig::new();
+        let mut c = super::base_config();
         c.set("bootstrap.servers", &self.brokers);
         super::consumer_defaults(&mut c, group);
         self.apply(&mut c);
