@@ -162,8 +162,14 @@ fn simulated_fleet_lands_complete_and_duplicate_free_and_datafusion_reads_it() {
 
         // Engines that share no code with ours read the same counts in every table.
         let ours = [
-            ("anomalies", scalar(&session, "SELECT count(*) FROM anomalies").await),
-            ("rollups_1m", scalar(&session, "SELECT count(*) FROM rollups_1m").await),
+            (
+                "anomalies",
+                scalar(&session, "SELECT count(*) FROM anomalies").await,
+            ),
+            (
+                "rollups_1m",
+                scalar(&session, "SELECT count(*) FROM rollups_1m").await,
+            ),
             ("samples", n),
         ];
         let other = gpustream_test_kit::other_engines::table_counts(
@@ -178,7 +184,11 @@ fn simulated_fleet_lands_complete_and_duplicate_free_and_datafusion_reads_it() {
                 "delta-rs (Python) and polars agree with DataFusion on {table}: {t:?}"
             );
         }
-        assert_eq!(other[0].distinct_keys, Some(other[0].polars), "anomaly ids unique");
+        assert_eq!(
+            other[0].distinct_keys,
+            Some(other[0].polars),
+            "anomaly ids unique"
+        );
         assert_eq!(other[2].distinct_keys, Some(n as u64), "sample keys unique");
     });
 }
