@@ -145,7 +145,7 @@ pub fn decode_into(payload: &[u8], out: &mut Sample) -> Result<()> {
                     EXTRA
                 }
                 Key::Other => {
-                    r.skip_value(0)?;
+                    r.skip_value()?;
                     0
                 }
             };
@@ -712,69 +712,96 @@ impl Reader<'_> {
         }
     }
 
-    /// Skips any JSON value (validating it), nested at most 128 deep as serde_json.
-    fn skip_value(&mut self, depth: usize) -> Result<()> {
-        if depth > 128 {
-            return Err(Error::Decode("recursion limit exceeded".into()));
+    /// Skips any JSON value as serde_json skips an unknown field (`IgnoredAny`): the
+    /// grammar is checked, but neither the UTF-8 of strings nor the code points of `\u`
+    /// escapes, and nesting is unlimited (an explicit stack, not recursion).
+    fn skip_value(&mut self) -> Result<()> {
+        // The containers open around the value being read, innermost last.
+        let mut open: Vec<u8> = Vec::new();
+        loop {
+            self.ws();
+            match self.peek() {
+                Some(b'"') => {
+                    self.i += 1;
+                    self.skip_str()?;
+                }
+                Some(c @ (b'{' | b'[')) => {
+                    self.i += 1;
+                    self.ws();
+                    let close = if c == b'{' { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.i += 1;
+                    } else {
+                        open.push(c);
+                        if c == b'{' {
+                            self.skip_key()?;
+                        }
+                        continue;
+                    }
+                }
+                Some(b't') if self.b[self.i..].starts_with(b"true") => self.i += 4,
+                Some(b'f') if self.b[self.i..].starts_with(b"false") => self.i += 5,
+                Some(b'n') if self.null() => {}
+                _ => {
+                    self.number_token()?;
+                }
+            }
+            // A value ended: close what it ends, or go on to the next member.
+            loop {
+                let Some(&container) = open.last() else {
+                    return Ok(());
+                };
+                self.ws();
+                match (container, self.next()?) {
+                    (b'{', b',') => {
+                        self.ws();
+                        self.skip_key()?;
+                        break;
+                    }
+                    (_, b',') => break,
+                    (b'{', b'}') | (b'[', b']') => {
+                        open.pop();
+                    }
+                    (b'{', c) => return Err(self.unexpected(c, "`,` or `}`")),
+                    (_, c) => return Err(self.unexpected(c, "`,` or `]`")),
+                }
+            }
         }
+    }
+
+    /// `"key":` of an object being skipped.
+    fn skip_key(&mut self) -> Result<()> {
+        self.expect(b'"')?;
+        self.skip_str()?;
         self.ws();
-        match self.peek() {
-            Some(b'"') => {
-                let mut s = std::mem::take(&mut self.scratch);
-                let r = self.string_into(&mut s);
-                self.scratch = s;
-                r
-            }
-            Some(b'{') => {
-                self.expect(b'{')?;
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.ws();
-                    let mut s = std::mem::take(&mut self.scratch);
-                    self.string_into(&mut s)?;
-                    self.scratch = s;
-                    self.ws();
-                    self.expect(b':')?;
-                    self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.next()? {
-                        b',' => continue,
-                        b'}' => return Ok(()),
-                        c => return Err(self.unexpected(c, "`,` or `}`")),
+        self.expect(b':')
+    }
+
+    /// The rest of a string being skipped, from after its opening quote.
+    fn skip_str(&mut self) -> Result<()> {
+        loop {
+            let rest = &self.b[self.i..];
+            let stop = rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .ok_or_else(|| Error::Decode("EOF while parsing a string".into()))?;
+            self.i += stop + 1;
+            match rest[stop] {
+                b'"' => return Ok(()),
+                b'\\' => match self.next()? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                    b'u' => {
+                        self.hex4()?;
                     }
+                    other => return Err(self.unexpected(other, "an escape character")),
+                },
+                c => {
+                    return Err(Error::Decode(format!(
+                        "control character (\\u{c:04X}) found while parsing a string at byte {}",
+                        self.i - 1
+                    )));
                 }
             }
-            Some(b'[') => {
-                self.i += 1;
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.next()? {
-                        b',' => continue,
-                        b']' => return Ok(()),
-                        c => return Err(self.unexpected(c, "`,` or `]`")),
-                    }
-                }
-            }
-            Some(b't') if self.b[self.i..].starts_with(b"true") => {
-                self.i += 4;
-                Ok(())
-            }
-            Some(b'f') if self.b[self.i..].starts_with(b"false") => {
-                self.i += 5;
-                Ok(())
-            }
-            Some(b'n') if self.null() => Ok(()),
-            _ => self.number_token().map(|_| ()),
         }
     }
 }

@@ -6,6 +6,7 @@
 mod decode;
 mod encode;
 
+use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -116,6 +117,14 @@ fn validate(s: &Sample) -> Result<()> {
     if s.gpu.is_empty() {
         return bad("empty gpu");
     }
+    // RFC 3339 (the schema's `date-time`) has four-digit years; chrono reads signed years
+    // up to ±262143, where the processor's window and interval arithmetic overflows.
+    if !(0..=9999).contains(&s.event_time.year()) {
+        return bad(&format!(
+            "event_time {} is outside the years 0000-9999 of RFC 3339",
+            s.event_time
+        ));
+    }
     Ok(())
 }
 
@@ -154,5 +163,82 @@ mod tests {
         assert!(err(&GOOD.replace(r#""host":"h","#, "")).contains("host"));
         assert!(err(&GOOD.replace(r#""event_id":"e1""#, r#""event_id":"""#)).contains("event_id"));
         assert!(err(&GOOD[..40]).contains("EOF"));
+    }
+
+    /// serde_json skips an unknown field without checking its strings' UTF-8 or `\u`
+    /// code points, and without a nesting limit; the fast decoder refused such messages
+    /// (invalid UTF-8, a lone surrogate, 300 levels of arrays) that the reference took.
+    #[test]
+    fn unknown_fields_are_skipped_as_serde_skips_them() {
+        let with = |value: &[u8]| {
+            let mut m = b"{\"x\":".to_vec();
+            m.extend_from_slice(value);
+            m.push(b',');
+            m.extend_from_slice(&GOOD.as_bytes()[1..]);
+            m
+        };
+        let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+        let accepted: [&[u8]; 5] = [
+            b"\"\xff\"",
+            b"\"\\ud800\"",
+            deep.as_bytes(),
+            b"{\"\xfe\":[1,{\"a\":\"\\udfff\"}],\"b\":[]}",
+            b" [ { } , [ ] , -0.5e+3 , true , null ] ",
+        ];
+        for value in accepted {
+            let m = with(value);
+            let shown = String::from_utf8_lossy(&m).into_owned();
+            let reference = decode_sample_serde(&m).expect(&shown);
+            assert_eq!(decode_sample(&m).expect(&shown), reference, "{shown}");
+        }
+        let refused: [&[u8]; 6] = [
+            b"[1,]",
+            b"\"\\x\"",
+            b"{\"a\" 1}",
+            b"\"\x01\"",
+            b"[[[",
+            b"{\"a\":1,}",
+        ];
+        for value in refused {
+            let m = with(value);
+            let shown = String::from_utf8_lossy(&m).into_owned();
+            assert!(decode_sample_serde(&m).is_err(), "{shown}");
+            assert!(decode_sample(&m).is_err(), "{shown}");
+        }
+    }
+
+    /// Found by fuzzing review: chrono reads signed years beyond 9999, and one message
+    /// at the end of its range overflowed the stream processor's rollup windows
+    /// (`start + width`), a poison pill. Both decoders refuse it now.
+    #[test]
+    fn refuses_event_times_rfc_3339_cannot_write() {
+        for time in [
+            "+10000-01-01T00:00:00Z",
+            "+262143-12-31T23:59:59Z",
+            "-0001-01-01T00:00:00Z",
+            "-262143-01-01T00:00:00Z",
+        ] {
+            let json = GOOD.replace("2025-03-14T09:00:00Z", time);
+            let fast = decode_sample(json.as_bytes()).expect_err(time).to_string();
+            assert!(
+                fast.contains("outside the years 0000-9999"),
+                "{time}: {fast}"
+            );
+            let serde = decode_sample_serde(json.as_bytes())
+                .expect_err(time)
+                .to_string();
+            assert!(
+                serde.contains("outside the years 0000-9999"),
+                "{time}: {serde}"
+            );
+        }
+        for time in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z"] {
+            let json = GOOD.replace("2025-03-14T09:00:00Z", time);
+            let s = decode_sample(json.as_bytes()).expect(time);
+            assert_eq!(
+                decode_sample(&encode_sample(&s).expect("encodes")).expect(time),
+                s
+            );
+        }
     }
 }
