@@ -316,7 +316,8 @@ impl LineParser {
             };
             self.header = Some(Header::parse(&header_cells));
             self.header_cells = Some(header_cells.iter().map(|c| c.to_string()).collect());
-            self.session_ordinal += 1;
+            // Wrapping: a restored state (a follow-mode state file) may hold any value.
+            self.session_ordinal = self.session_ordinal.wrapping_add(1);
             self.session = None;
             self.summary.headers += 1;
             if let Some(j) = glued {
@@ -330,7 +331,7 @@ impl LineParser {
     fn data_row(&mut self, line_no: usize, cells: &[&str], out: &mut Vec<Parsed>) {
         self.summary.data_rows += 1;
         let seq = self.seq;
-        self.seq += 1;
+        self.seq = self.seq.wrapping_add(1);
         let Some(header) = self.header.take() else {
             self.skip(
                 line_no,
@@ -418,7 +419,11 @@ impl LineParser {
             } else {
                 // Keep numeric surplus cells rather than lose them.
                 for (i, cell) in cells.iter().enumerate().skip(header.columns.len()) {
-                    if let Ok(v) = cell.parse::<f64>() {
+                    // Finite only, as in named columns: `inf` and `NaN` parse as numbers,
+                    // but the wire format has no place for them.
+                    if let Ok(v) = cell.parse::<f64>()
+                        && v.is_finite()
+                    {
                         extra.insert(format!("unnamed column {}", i + 1), v);
                     }
                 }
@@ -507,6 +512,57 @@ mod fast_path_tests {
             assert_eq!(parse_plain_time(bad.as_bytes()), None, "{bad}");
         }
         assert!(parse_time("2023-01-01 00:00:00.250").is_some());
+    }
+
+    fn identity() -> Identity {
+        Identity {
+            host: "h".into(),
+            gpu: "g".into(),
+            gpu_index: 0,
+            gpu_name: None,
+        }
+    }
+
+    /// Found by fuzzing (gpuz_parse): a surplus cell reading `inf` or `NaN` became an
+    /// `extra` value the wire encoder writes as `null`, which every decoder refuses.
+    #[test]
+    fn surplus_cells_that_are_not_finite_are_left_out() {
+        let log = parse_log(
+            "f",
+            b"Date , GPU Load [%] ,\n2024-01-01 00:00:00 , 5 , 7 , inf , NaN , -infinity ,\n",
+            &identity(),
+            &ParseOptions::default(),
+        );
+        let extra = &log.samples[0].extra;
+        assert_eq!(extra.get("unnamed column 3"), Some(&7.0));
+        assert_eq!(extra.len(), 1, "{extra:?}");
+    }
+
+    /// Found by fuzzing (follow_state): a restored state at the end of its counters
+    /// overflowed them (a panic in debug builds) at the next row or header.
+    #[test]
+    fn restored_counters_wrap_instead_of_overflowing() {
+        let mut p = LineParser::new("f", identity(), &ParseOptions::default());
+        p.restore(ParserState {
+            header_cells: Some(vec!["Date".into(), "GPU Load [%]".into()]),
+            session_ordinal: u32::MAX,
+            session: None,
+            seq: u64::MAX,
+            last_utc: None,
+        });
+        let mut out = Vec::new();
+        p.feed(1, "2024-01-01 00:00:00 , 5 ,", &mut out);
+        p.feed(2, "2024-01-01 00:00:01 , 6 ,", &mut out);
+        p.feed(3, "Date , GPU Load [%] ,", &mut out);
+        let seqs: Vec<u64> = out
+            .iter()
+            .filter_map(|o| match o {
+                Parsed::Sample(s, _) => Some(s.seq),
+                Parsed::Issue(_) => None,
+            })
+            .collect();
+        assert_eq!(seqs, [u64::MAX, 0]);
+        assert_eq!(p.state().session_ordinal, 0);
     }
 
     #[test]
