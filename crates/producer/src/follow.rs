@@ -30,7 +30,7 @@ use crate::replay::{LogInput, ReplayReport};
 use crate::sink::SampleSink;
 use gpuz::decode::{Encoding, decode_as, sniff};
 use gpuz::parser::Parsed;
-use gpuz::{LineParser, ParseOptions, ParserState};
+use gpuz::{Identity, LineParser, ParseOptions, ParserState};
 
 /// How to follow.
 #[derive(Debug, Clone)]
@@ -95,18 +95,24 @@ impl FollowState {
     /// Reads a state file; a missing file is an empty state.
     pub fn load(path: &Path) -> Result<FollowState> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Invalid(format!(
-                    "{}: not a follow state file ({e}); remove it to start from the top",
-                    path.display()
-                ))
-            }),
+            Ok(bytes) => FollowState::parse(&bytes, path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FollowState::default()),
             Err(source) => Err(Error::File {
                 path: path.display().to_string(),
                 source,
             }),
         }
+    }
+
+    /// Reads the bytes of a state file; `path` (where they were read) names it in the
+    /// error.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<FollowState> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            Error::Invalid(format!(
+                "{}: not a follow state file ({e}); remove it to start from the top",
+                path.display()
+            ))
+        })
     }
 
     /// Writes the state atomically (temporary file, fsync, rename).
@@ -121,6 +127,35 @@ impl FollowState {
         f.write_all(&bytes).map_err(file_err)?;
         f.sync_all().map_err(file_err)?;
         std::fs::rename(&tmp, path).map_err(file_err)
+    }
+}
+
+impl FileState {
+    /// What a restart does once it has found the file of this saved position again:
+    /// the parser carries on where it stood, with `appended` (what the file holds after
+    /// `pos`) read as a final read of the file reads it (a last line without its line
+    /// break included), lines numbered on from `line`. Returns the position after it.
+    ///
+    /// Follow mode runs this same code after comparing the file's identity; it is public
+    /// so that a state file can be checked without files or a sink (tests, fuzzing).
+    pub fn resume(
+        &self,
+        name: &str,
+        identity: Identity,
+        parse: &ParseOptions,
+        appended: &[u8],
+        out: &mut Vec<Parsed>,
+    ) -> FileState {
+        let mut tail = Tail::new(name, Path::new(name), identity, parse);
+        tail.resume_from(self);
+        tail.pending.extend_from_slice(appended);
+        tail.consume_lines(true, out);
+        FileState {
+            pos: tail.pos,
+            line: tail.line,
+            parser: tail.parser.state(),
+            ..self.clone()
+        }
     }
 }
 
@@ -176,10 +211,17 @@ struct Tail {
 impl Tail {
     fn open(input: &LogInput, parse: &ParseOptions, saved: Option<&FileState>) -> Tail {
         let name = input.path.display().to_string();
-        let mut tail = Tail {
-            parser: LineParser::new(name.clone(), input.identity.clone(), parse),
-            name,
-            path: input.path.clone(),
+        let mut tail = Tail::new(&name, &input.path, input.identity.clone(), parse);
+        tail.reopen(saved);
+        tail
+    }
+
+    /// A tail of `path` that has not opened it yet.
+    fn new(name: &str, path: &Path, identity: Identity, parse: &ParseOptions) -> Tail {
+        Tail {
+            parser: LineParser::new(name, identity, parse),
+            name: name.to_string(),
+            path: path.to_path_buf(),
             file: None,
             saved_id: (0, 0),
             pos: 0,
@@ -187,9 +229,15 @@ impl Tail {
             encoding: None,
             line: 0,
             issues_logged: 0,
-        };
-        tail.reopen(saved);
-        tail
+        }
+    }
+
+    /// Takes up the position and the parser of a saved state of the same file.
+    fn resume_from(&mut self, st: &FileState) {
+        self.pos = st.pos;
+        self.encoding = Some(st.encoding);
+        self.line = st.line;
+        self.parser.restore(st.parser.clone());
     }
 
     /// Opens the file at the path, resuming from `saved` when it is the same file.
@@ -211,10 +259,7 @@ impl Tail {
                 && st.head_len <= md.len()
                 && head_hash(&mut file, st.head_len).ok() == Some(st.head_hash);
             if same {
-                self.pos = st.pos;
-                self.encoding = Some(st.encoding);
-                self.line = st.line;
-                self.parser.restore(st.parser.clone());
+                self.resume_from(st);
                 tracing::info!(file = %self.name, pos = st.pos, line = st.line, "resuming where the last run stopped");
             } else {
                 // Keep the sequence going so ids stay unique against what was sent before.
@@ -303,13 +348,14 @@ impl Tail {
                 if piece.is_empty() {
                     continue;
                 }
-                self.line += 1;
+                // Saturating: a state file may hold any count.
+                self.line = self.line.saturating_add(1);
                 self.parser.feed(self.line, piece, out);
             }
             start += end;
         }
         self.pending.drain(..start);
-        self.pos += start as u64;
+        self.pos = self.pos.saturating_add(start as u64);
     }
 
     /// Detects truncation and rotation; returns what happened, if anything.
@@ -449,6 +495,46 @@ pub fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (follow_state): a state file whose line count or position sits at
+    /// the end of its range overflowed it (a panic in debug builds) at the next line.
+    #[test]
+    fn a_state_at_the_end_of_its_counters_resumes() {
+        let state = FileState {
+            dev: 1,
+            ino: 2,
+            pos: u64::MAX - 3,
+            head_hash: 0,
+            head_len: 0,
+            encoding: Encoding::Latin1,
+            line: usize::MAX,
+            parser: ParserState {
+                header_cells: Some(vec!["Date".into(), "GPU Load [%]".into()]),
+                session_ordinal: 1,
+                session: None,
+                seq: 7,
+                last_utc: None,
+            },
+        };
+        let identity = Identity {
+            host: "h".into(),
+            gpu: "g".into(),
+            gpu_index: 0,
+            gpu_name: None,
+        };
+        let mut out = Vec::new();
+        let appended = b"2024-01-01 00:00:00 , 5 ,\n2024-01-01 00:00:01 , 6 ,";
+        let after = state.resume(
+            "log",
+            identity,
+            &ParseOptions::default(),
+            appended,
+            &mut out,
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!((after.line, after.pos), (usize::MAX, u64::MAX));
+        assert_eq!(after.parser.seq, 9);
+    }
 
     #[test]
     fn identity_tells_a_rotated_file_from_the_same_one() {
