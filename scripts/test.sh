@@ -3,6 +3,8 @@
 #
 #   1. scripts/install-deps.sh          (apt packages, tansu, moto; skips what is done)
 #   2. cargo fmt --all -- --check
+#      scripts/lint-compose.sh          (docker-compose.yml against the Compose spec with
+#                                        dclint; every image pinned and still served)
 #      scripts/check-systemd.sh         (systemd-analyze verify of packaging/systemd/)
 #   3. cargo test --workspace --all-targets --features stream-processor/hdfs --no-run
 #      with clippy-driver as the workspace's compiler and `-D warnings`: clippy's lints
@@ -60,6 +62,7 @@ step() { # NAME CMD...
 
 step install-deps bash scripts/install-deps.sh
 step fmt cargo fmt --all -- --check
+step lint-compose bash scripts/lint-compose.sh
 step systemd-units bash scripts/check-systemd.sh
 # clippy-driver compiles the workspace's own crates (lints with -D warnings, then the
 # same code generation as rustc); dependencies go through plain rustc as always. This is

@@ -14,7 +14,11 @@
 //! and the stack around them is wired as documented: every `${VAR}` is defined in
 //! `.env.example` with the same default and every variable there is used, published
 //! ports are bound to 127.0.0.1, long-running services have healthchecks,
-//! `depends_on` uses conditions, and bind-mounted files exist.
+//! `depends_on` uses conditions, bind-mounted files exist, and `docker/prometheus.yml`
+//! scrapes every ops endpoint where its service listens.
+//!
+//! Image pins and the Compose specification's schema are checked by
+//! `scripts/lint-compose.sh`, not here.
 //!
 //! `checks_catch_broken_compose_files` breaks a copy of the file on purpose to show that
 //! each check can fail.
@@ -43,6 +47,9 @@ const RUNTIME_VARS: [&str; 2] = ["RUST_LOG", "RUST_BACKTRACE"];
 /// Where the image puts `data/` (see the Dockerfile).
 const IMAGE_DATA_DIR: &str = "/opt/gpustream/data/";
 
+/// Prometheus's scrape configuration, mounted by the `prometheus` service.
+const PROMETHEUS_CONFIG: &str = "docker/prometheus.yml";
+
 fn root() -> PathBuf {
     gpustream_test_kit::data::workspace_root()
 }
@@ -66,6 +73,14 @@ fn compose_text() -> String {
 
 fn env_example_text() -> String {
     read(".env.example")
+}
+
+fn parse_prometheus(text: &str) -> Value {
+    serde_norway::from_str(text).unwrap_or_else(|e| panic!("{PROMETHEUS_CONFIG}: {e}"))
+}
+
+fn prometheus_text() -> String {
+    read(PROMETHEUS_CONFIG)
 }
 
 /// Fails with every problem at once, one per line.
@@ -102,9 +117,20 @@ fn services(compose: &Value) -> Vec<(String, &Value)> {
         .unwrap_or_default()
 }
 
-/// A service built from this repository's Dockerfile runs one of our binaries.
+/// A service built from this repository's Dockerfile (build context `.`) runs one of our
+/// binaries; an image built from another context (`docker/minio`) does not.
 fn is_project_service(svc: &Value) -> bool {
-    svc.get("build").is_some()
+    let context = match svc.get("build") {
+        None => None,
+        Some(Value::String(context)) => Some(context.clone()),
+        Some(build) => Some(
+            build
+                .get("context")
+                .and_then(scalar)
+                .unwrap_or_else(|| ".".to_string()),
+        ),
+    };
+    context.is_some_and(|c| c.trim_end_matches('/') == ".")
         || svc
             .get("image")
             .and_then(Value::as_str)
@@ -185,7 +211,7 @@ fn ports(svc: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The container side of a short-syntax port mapping (`127.0.0.1:9101:9101/tcp` → 9101).
+/// The container side of a short-syntax port mapping (`127.0.0.1:9731:9731/tcp` → 9731).
 fn container_port(mapping: &str) -> &str {
     let target = mapping.rsplit(':').next().unwrap_or(mapping);
     target.split('/').next().unwrap_or(target)
@@ -799,6 +825,73 @@ fn health_and_dependency_problems(compose: &Value) -> Vec<String> {
     problems
 }
 
+/// The port of a service's ops endpoint (`/metrics`, `/health`), from the
+/// GPUSTREAM_METRICS_ADDR its environment sets.
+fn metrics_port(svc: &Value) -> Option<String> {
+    environment(svc)
+        .get("GPUSTREAM_METRICS_ADDR")
+        .cloned()
+        .flatten()
+        .and_then(|addr| addr.rsplit_once(':').map(|(_, port)| port.to_string()))
+}
+
+/// `host:port` of every static target in a Prometheus configuration.
+fn scrape_targets(prometheus: &Value) -> Vec<String> {
+    let sequence = |v: Option<&Value>| v.and_then(Value::as_sequence).cloned().unwrap_or_default();
+    sequence(prometheus.get("scrape_configs"))
+        .iter()
+        .flat_map(|job| sequence(job.get("static_configs")))
+        .flat_map(|config| sequence(config.get("targets")))
+        .filter_map(|target| scalar(&target))
+        .collect()
+}
+
+/// Prometheus scrapes every service that serves `/metrics` (GPUSTREAM_METRICS_ADDR) on the
+/// port it listens on, and every target it scrapes is a service of the file.
+fn prometheus_problems(compose: &Value, prometheus: &Value) -> Vec<String> {
+    let targets = scrape_targets(prometheus);
+    let all: BTreeMap<String, &Value> = services(compose).into_iter().collect();
+    let mut problems = Vec::new();
+    for (name, svc) in &all {
+        let Some(port) = metrics_port(svc) else {
+            continue;
+        };
+        let want = format!("{name}:{port}");
+        if !targets.contains(&want) {
+            problems.push(format!(
+                "service `{name}`: serves /metrics on port {port} (GPUSTREAM_METRICS_ADDR) \
+                 but {PROMETHEUS_CONFIG} does not scrape `{want}`"
+            ));
+        }
+    }
+    for target in &targets {
+        let Some((host, port)) = target.rsplit_once(':') else {
+            problems.push(format!(
+                "{PROMETHEUS_CONFIG}: target `{target}` has no port"
+            ));
+            continue;
+        };
+        if host == "localhost" {
+            continue;
+        }
+        match all.get(host) {
+            None => problems.push(format!(
+                "{PROMETHEUS_CONFIG}: target `{target}` is not a service of docker-compose.yml"
+            )),
+            Some(svc) if is_project_service(svc) => match metrics_port(svc) {
+                Some(listens) if listens == port => {}
+                listens => problems.push(format!(
+                    "{PROMETHEUS_CONFIG}: target `{target}`, but service `{host}` serves \
+                     /metrics on port {}",
+                    listens.unwrap_or_else(|| "none (GPUSTREAM_METRICS_ADDR unset)".into())
+                )),
+            },
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
 /// Bind-mounted files and directories exist, named volumes are declared, the build
 /// context has the Dockerfile, and the obsolete `version` key is gone.
 fn file_problems(compose: &Value) -> Vec<String> {
@@ -895,6 +988,15 @@ fn services_have_healthchecks_and_conditional_dependencies() {
 fn mounted_files_and_volumes_exist() {
     let compose = parse_compose(&compose_text());
     assert_no_problems("docker-compose.yml files", &file_problems(&compose));
+}
+
+#[test]
+fn prometheus_scrapes_every_metrics_endpoint() {
+    let compose = parse_compose(&compose_text());
+    assert_no_problems(
+        "docker/prometheus.yml vs docker-compose.yml",
+        &prometheus_problems(&compose, &parse_prometheus(&prometheus_text())),
+    );
 }
 
 #[test]
@@ -997,7 +1099,7 @@ fn checks_catch_broken_compose_files() {
         );
         s.as_mapping_mut()
             .expect("service is a mapping")
-            .insert("ports".into(), vec![Value::from("9102:9102")].into());
+            .insert("ports".into(), vec![Value::from("9732:9732")].into());
     });
     edit(&mut compose, "kafka-init", |s| {
         s.as_mapping_mut()
@@ -1032,11 +1134,32 @@ fn checks_catch_broken_compose_files() {
 
     expect(
         &port_problems(&compose),
-        &["`consumer-influx`", "9102:9102"],
+        &["`consumer-influx`", "9732:9732"],
     );
 
     let health = health_and_dependency_problems(&compose);
     expect(&health, &["`kafka-init`", "healthcheck"]);
     expect(&health, &["`producer`", "`kafka-init`", "one-shot"]);
     expect(&health, &["`grafana`", "depends_on is a list"]);
+
+    // Prometheus scraping an old port and a service that is gone: the service is not
+    // scraped where it listens, and both stale targets are named.
+    let text = prometheus_text();
+    let stale = text.replace("\"stream-processor:9731\"", "\"stream-processor:9101\"");
+    assert_ne!(
+        stale, text,
+        "{PROMETHEUS_CONFIG} scrapes stream-processor:9731"
+    );
+    let mut prometheus = parse_prometheus(&stale);
+    prometheus
+        .get_mut("scrape_configs")
+        .and_then(Value::as_sequence_mut)
+        .expect("scrape_configs is a list")
+        .push(parse_prometheus(
+            "{job_name: gone, static_configs: [{targets: [\"nowhere:1\"]}]}",
+        ));
+    let scrape = prometheus_problems(&compose, &prometheus);
+    expect(&scrape, &["`stream-processor`", "`stream-processor:9731`"]);
+    expect(&scrape, &["`stream-processor:9101`", "port 9731"]);
+    expect(&scrape, &["`nowhere:1`", "not a service"]);
 }
