@@ -602,9 +602,7 @@ impl Reader<'_> {
 
     fn unsigned(&mut self, field: &str) -> Result<u64> {
         let (text, integer) = self.number_token()?;
-        if text == "-0" {
-            return Ok(0);
-        }
+        // `-0` too: serde_json reads it as the float -0.0, not an integer.
         if !integer || text.starts_with('-') {
             return Err(Error::Decode(format!(
                 "invalid type: `{text}` for `{field}`, expected an unsigned integer"

@@ -165,6 +165,19 @@ mod tests {
         assert!(err(&GOOD[..40]).contains("EOF"));
     }
 
+    /// Found by fuzzing (`wire_decode`): `"gpu_index":-0` was read as 0 by the fast
+    /// decoder and refused by the reference (serde_json reads `-0` as the float -0.0).
+    #[test]
+    fn negative_zero_is_not_an_unsigned_integer() {
+        for field in ["\"gpu_index\":0", "\"seq\":3", "\"schema_version\":1"] {
+            let (name, _) = field.split_once(':').expect("a field");
+            let json = GOOD.replace(field, &format!("{name}:-0"));
+            assert!(decode_sample_serde(json.as_bytes()).is_err(), "{json}");
+            let err = decode_sample(json.as_bytes()).expect_err(&json).to_string();
+            assert!(err.contains("expected an unsigned integer"), "{err}");
+        }
+    }
+
     /// serde_json skips an unknown field without checking its strings' UTF-8 or `\u`
     /// code points, and without a nesting limit; the fast decoder refused such messages
     /// (invalid UTF-8, a lone surrogate, 300 levels of arrays) that the reference took.
@@ -207,8 +220,8 @@ mod tests {
         }
     }
 
-    /// Found by fuzzing review: chrono reads signed years beyond 9999, and one message
-    /// at the end of its range overflowed the stream processor's rollup windows
+    /// Found writing the `wire_decode` fuzz target (review): chrono reads signed years beyond 9999,
+    /// and one message at the end of its range overflowed the stream processor's rollup windows
     /// (`start + width`), a poison pill. Both decoders refuse it now.
     #[test]
     fn refuses_event_times_rfc_3339_cannot_write() {
