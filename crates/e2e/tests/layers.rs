@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("consumer-influx", 4),
     ("batch-analytics", 4),
     ("e2e-tests", 5),
+    ("gpustream-fuzz-targets", 5),
 ];
 
 const TEST_KIT: &str = "gpustream-test-kit";
