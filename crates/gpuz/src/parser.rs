@@ -523,8 +523,8 @@ mod fast_path_tests {
         }
     }
 
-    /// Found by fuzzing (gpuz_parse): a surplus cell reading `inf` or `NaN` became an
-    /// `extra` value the wire encoder writes as `null`, which every decoder refuses.
+    /// Found writing the `gpuz_parse` fuzz target (review): a surplus cell reading `inf` or `NaN`
+    /// became an `extra` value the wire encoder writes as `null`, which every decoder refuses.
     #[test]
     fn surplus_cells_that_are_not_finite_are_left_out() {
         let log = parse_log(
@@ -538,8 +538,8 @@ mod fast_path_tests {
         assert_eq!(extra.len(), 1, "{extra:?}");
     }
 
-    /// Found by fuzzing (follow_state): a restored state at the end of its counters
-    /// overflowed them (a panic in debug builds) at the next row or header.
+    /// Found writing the `follow_state` fuzz target (review): a restored state at the end of its
+    /// counters overflowed them (a panic in debug builds) at the next row or header.
     #[test]
     fn restored_counters_wrap_instead_of_overflowing() {
         let mut p = LineParser::new("f", identity(), &ParseOptions::default());

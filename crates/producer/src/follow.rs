@@ -496,8 +496,9 @@ pub fn follow(
 mod tests {
     use super::*;
 
-    /// Found by fuzzing (follow_state): a state file whose line count or position sits at
-    /// the end of its range overflowed it (a panic in debug builds) at the next line.
+    /// Found writing the `follow_state` fuzz target (review): a state file whose line count or
+    /// position sits at the end of its range overflowed it (a panic in debug builds) at the next
+    /// line.
     #[test]
     fn a_state_at_the_end_of_its_counters_resumes() {
         let state = FileState {
