@@ -21,6 +21,16 @@ impl PrivateInflux {
     /// Starts a fresh server with the `influxd` named by `GPUSTREAM_TEST_INFLUXD` (written
     /// by `scripts/services.sh start`), or `influxd` on the PATH.
     pub fn start() -> PrivateInflux {
+        PrivateInflux::start_with(false)
+    }
+
+    /// Starts a fresh server that requires authentication (`[http] auth-enabled`): the
+    /// first request must create an admin user (`CREATE USER ... WITH ALL PRIVILEGES`).
+    pub fn start_with_auth() -> PrivateInflux {
+        PrivateInflux::start_with(true)
+    }
+
+    fn start_with(auth: bool) -> PrivateInflux {
         let exe = std::env::var_os("GPUSTREAM_TEST_INFLUXD")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("influxd"));
@@ -34,7 +44,7 @@ impl PrivateInflux {
                 "reporting-enabled = false\nbind-address = \"127.0.0.1:{rpc}\"\n\
                  [meta]\n  dir = \"{}\"\n\
                  [data]\n  dir = \"{}\"\n  wal-dir = \"{}\"\n  query-log-enabled = false\n\
-                 [http]\n  enabled = true\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n\
+                 [http]\n  enabled = true\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n  auth-enabled = {auth}\n\
                  [monitor]\n  store-enabled = false\n",
                 d("meta"),
                 d("data"),

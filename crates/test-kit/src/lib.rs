@@ -9,7 +9,8 @@
 //!   sender that waits for every acknowledgement;
 //! - [`samples`]: a builder of [`gpustream::Sample`]s with producer-style event ids;
 //! - [`http`]: a blocking `GET` and Prometheus text-exposition readers;
-//! - [`influxd`] and [`alertmanager`]: private servers a test may stop and start;
+//! - [`influxd`], [`tansu`] and [`alertmanager`]: private servers a test may stop and
+//!   start (the broker keeps its data in S3 across restarts);
 //! - [`influxdb`]: InfluxQL queries against the test InfluxDB;
 //! - [`lake`]: reading a lake's Delta tables back;
 //! - [`other_engines`]: the same tables read by delta-rs' Python bindings and polars;
@@ -33,6 +34,7 @@ pub mod names;
 pub mod other_engines;
 pub mod s3;
 pub mod samples;
+pub mod tansu;
 
 pub use gate::{Services, services};
 pub use names::{free_port, unique, unique_ident};

@@ -12,13 +12,15 @@ use std::sync::Mutex;
 use rdkafka::statistics::Statistics;
 
 use crate::kafka::context::StatsObserver;
-use crate::service::CommonMetrics;
+use crate::service::{CommonMetrics, Health};
 
 /// Sets `gpustream_consumer_lag{topic, partition}` from each statistics report and
-/// removes the series of partitions that are no longer fetched.
+/// removes the series of partitions that are no longer fetched; with [`Health`], also
+/// marks the `kafka` part not ready while no broker connection is up.
 pub struct LagFromStats {
     metrics: CommonMetrics,
     reported: Mutex<BTreeSet<(String, i32)>>,
+    health: Option<Health>,
 }
 
 impl LagFromStats {
@@ -27,12 +29,48 @@ impl LagFromStats {
         LagFromStats {
             metrics,
             reported: Mutex::new(BTreeSet::new()),
+            health: None,
         }
     }
+
+    /// Also reports broker reachability into `health`: a consumer whose brokers are all
+    /// down receives nothing and says nothing through its message stream, so this is
+    /// where an outage shows.
+    pub fn with_health(mut self, health: Health) -> LagFromStats {
+        self.health = Some(health);
+        self
+    }
+}
+
+/// `None` when at least one broker connection is up (or librdkafka knows no broker
+/// yet), else why not: the brokers and their connection states.
+fn brokers_down(stats: &Statistics) -> Option<String> {
+    // Node ids below 0 are bootstrap and logical (coordinator) entries, not brokers.
+    let known: Vec<_> = stats.brokers.values().filter(|b| b.nodeid >= 0).collect();
+    if known.is_empty() || known.iter().any(|b| b.state == "UP") {
+        return None;
+    }
+    let states: Vec<String> = known
+        .iter()
+        .map(|b| format!("{} {}", b.name, b.state))
+        .collect();
+    Some(format!(
+        "no broker connection is up ({})",
+        states.join(", ")
+    ))
 }
 
 impl StatsObserver for LagFromStats {
     fn observe(&self, stats: &Statistics) {
+        if let Some(health) = &self.health {
+            match brokers_down(stats) {
+                Some(reason) => {
+                    tracing::warn!(%reason, "kafka unreachable");
+                    health.fail("kafka", reason);
+                }
+                None => health.ok("kafka"),
+            }
+        }
         let mut now = BTreeSet::new();
         for (topic, t) in &stats.topics {
             for (partition, p) in &t.partitions {

@@ -344,7 +344,9 @@ where
 {
     config.validate()?;
     crate::kafka::preflight(&config.kafka, config.connect_timeout).await?;
-    let context = Context::with_stats(Arc::new(LagFromStats::new(metrics.clone())));
+    let context = Context::with_stats(Arc::new(
+        LagFromStats::new(metrics.clone()).with_health(health.clone()),
+    ));
     let mut client = config.kafka.consumer_config(&config.group);
     client
         .set("client.id", &config.client_id)
