@@ -122,6 +122,49 @@ pub struct AnalysisFlags {
     #[arg(long, env = "GPUSTREAM_MAX_INTERVAL", value_parser = parse_duration)]
     #[serde(skip_serializing_if = "Option::is_none", with = "serde_opt_duration")]
     pub max_interval: Option<Duration>,
+    /// Allocation labels: a CSV file `host,gpu,start,end,user,job[,project]` of who held
+    /// which GPU when (see docs/batch-analytics.md). Without it, allocation is unknown.
+    #[arg(long, env = "GPUSTREAM_ALLOCATIONS", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocations: Option<String>,
+    /// `waste`: a sample is idle below this load, percent ... [default: 5]
+    #[arg(long, env = "GPUSTREAM_WASTE_IDLE_BELOW", value_name = "PCT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waste_idle_below: Option<f64>,
+    /// ... and idle runs count as waste from this long on [default: 30m].
+    #[arg(long, env = "GPUSTREAM_WASTE_MIN_IDLE", value_parser = parse_duration)]
+    #[serde(skip_serializing_if = "Option::is_none", with = "serde_opt_duration")]
+    pub waste_min_idle: Option<Duration>,
+    /// `energy_by_owner`: grid carbon intensity in g CO2e per kWh, for `co2e_kg`
+    /// [default: none, no CO2e].
+    #[arg(long, env = "GPUSTREAM_GRID_INTENSITY", value_name = "G_PER_KWH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grid_intensity: Option<f64>,
+    /// `throttling`: temperature limit (°C) of GPU models without their own
+    /// [default: 85].
+    #[arg(long, env = "GPUSTREAM_THERMAL_LIMIT", value_name = "CELSIUS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thermal_limit: Option<f64>,
+    /// `throttling`: temperature limit of one GPU model, `"MODEL=CELSIUS"` with the
+    /// samples' `gpu_name`; repeat for several (the variable separates them with `;`).
+    #[arg(
+        long = "model-thermal-limit",
+        env = "GPUSTREAM_MODEL_THERMAL_LIMIT",
+        value_name = "MODEL=CELSIUS",
+        value_delimiter = ';'
+    )]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub model_thermal_limit: Vec<String>,
+    /// `cohorts`: width of the power buckets temperatures are compared in, W
+    /// [default: 25].
+    #[arg(long, env = "GPUSTREAM_COHORT_POWER_BUCKET", value_name = "WATTS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cohort_power_bucket: Option<f64>,
+    /// `cohorts`: a GPU this much hotter (°C) than its model's median at equal power
+    /// is an outlier [default: 5].
+    #[arg(long, env = "GPUSTREAM_COHORT_OUTLIER", value_name = "CELSIUS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cohort_outlier: Option<f64>,
     /// Also write each table's day as CSV to `analytics/_csv/<table>/date=D/part-0.csv`.
     #[arg(
         long,
@@ -392,6 +435,25 @@ pub struct Settings {
     /// Intervals above this are always gaps.
     #[serde(with = "serde_duration")]
     pub max_interval: Duration,
+    /// Allocation labels file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocations: Option<String>,
+    /// `waste`: idle below this load, percent.
+    pub waste_idle_below: f64,
+    /// `waste`: idle runs from this long on.
+    #[serde(with = "serde_duration")]
+    pub waste_min_idle: Duration,
+    /// `energy_by_owner`: g CO2e per kWh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grid_intensity: Option<f64>,
+    /// `throttling`: default temperature limit, °C.
+    pub thermal_limit: f64,
+    /// `throttling`: `MODEL=CELSIUS` limits.
+    pub model_thermal_limit: Vec<String>,
+    /// `cohorts`: power bucket width, W.
+    pub cohort_power_bucket: f64,
+    /// `cohorts`: outlier threshold, °C.
+    pub cohort_outlier: f64,
     /// Also write CSV copies.
     pub csv: bool,
     /// Also write the report to this local file.
@@ -425,6 +487,14 @@ impl Default for Settings {
             gap_factor: analysis.gap_factor,
             gap_floor: Duration::from_secs_f64(analysis.gap_floor_s),
             max_interval: Duration::from_secs_f64(analysis.max_interval_s),
+            allocations: None,
+            waste_idle_below: analysis.waste_idle_below_pct,
+            waste_min_idle: Duration::from_secs_f64(analysis.waste_min_idle_s),
+            grid_intensity: analysis.grid_g_per_kwh,
+            thermal_limit: analysis.thermal_limit_c,
+            model_thermal_limit: Vec::new(),
+            cohort_power_bucket: analysis.cohort_power_bucket_w,
+            cohort_outlier: analysis.cohort_outlier_c,
             csv: false,
             report: None,
             no_report: false,
@@ -462,6 +532,18 @@ impl Settings {
             gap_factor: self.gap_factor,
             gap_floor_s: self.gap_floor.as_secs_f64(),
             max_interval_s: self.max_interval.as_secs_f64(),
+            waste_idle_below_pct: self.waste_idle_below,
+            waste_min_idle_s: self.waste_min_idle.as_secs_f64(),
+            grid_g_per_kwh: self.grid_intensity,
+            thermal_limit_c: self.thermal_limit,
+            model_thermal_limits: self
+                .model_thermal_limit
+                .iter()
+                .map(String::as_str)
+                .map(parse_model_limit)
+                .collect::<Result<_>>()?,
+            cohort_power_bucket_w: self.cohort_power_bucket,
+            cohort_outlier_c: self.cohort_outlier,
         };
         // Written so a NaN threshold is refused too.
         let ordered = analysis.idle_below_pct <= analysis.busy_from_pct;
@@ -477,11 +559,44 @@ impl Settings {
                 "--spike-rise must be positive and --gap-factor at least 1".into(),
             ));
         }
+        // Each written so a NaN is refused too.
+        let checks = [
+            (
+                analysis.waste_idle_below_pct > 0.0 && analysis.waste_idle_below_pct <= 100.0,
+                "--waste-idle-below must be above 0 and at most 100",
+            ),
+            (
+                analysis.grid_g_per_kwh.is_none_or(|g| g >= 0.0),
+                "--grid-intensity must not be negative",
+            ),
+            (
+                analysis.thermal_limit_c.is_finite(),
+                "--thermal-limit must be a number",
+            ),
+            (
+                analysis.cohort_power_bucket_w > 0.0 && analysis.cohort_power_bucket_w.is_finite(),
+                "--cohort-power-bucket must be positive",
+            ),
+            (
+                analysis.cohort_outlier_c >= 0.0,
+                "--cohort-outlier must not be negative",
+            ),
+        ];
+        if let Some((_, message)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err(Error::Options((*message).into()));
+        }
+        let allocations = match &self.allocations {
+            Some(path) if !path.trim().is_empty() => Some(std::sync::Arc::new(
+                crate::allocations::load(std::path::Path::new(path))?,
+            )),
+            _ => None,
+        };
         Ok(NightlyOptions {
             analysis,
             csv: self.csv,
             report: !self.no_report,
             render_report: self.report.is_some(),
+            allocations,
         })
     }
 
@@ -500,6 +615,22 @@ impl Settings {
         let body = toml::to_string(self).unwrap_or_default();
         format!("[{SECTION}]\n{body}")
     }
+}
+
+/// Parses one `MODEL=CELSIUS` thermal limit (the model may itself contain `=`: the
+/// last one separates).
+fn parse_model_limit(entry: &str) -> Result<(String, f64)> {
+    let bad = || {
+        Error::Options(format!(
+            "--model-thermal-limit `{entry}`: expected MODEL=CELSIUS, e.g. \"NVIDIA A100-SXM4-80GB=85\""
+        ))
+    };
+    let (model, limit) = entry.rsplit_once('=').ok_or_else(bad)?;
+    let limit: f64 = limit.trim().parse().map_err(|_| bad())?;
+    if model.trim().is_empty() || !limit.is_finite() {
+        return Err(bad());
+    }
+    Ok((model.trim().to_string(), limit))
 }
 
 impl Cli {
@@ -767,6 +898,73 @@ mod tests {
             .to_string();
         assert!(err.contains(&format!("{p}:2:")), "{err}");
         assert!(err.contains("target_file_size"), "{err}");
+    }
+
+    #[test]
+    fn fleet_settings_from_flags_are_checked() {
+        let s = parse(&[
+            "batch-analytics",
+            "daily",
+            "--lake",
+            "x",
+            "--waste-idle-below",
+            "3",
+            "--waste-min-idle",
+            "45m",
+            "--grid-intensity",
+            "380",
+            "--thermal-limit",
+            "83",
+            "--model-thermal-limit",
+            "NVIDIA A100-SXM4-80GB=88",
+            "--model-thermal-limit",
+            "odd=name=90",
+            "--cohort-power-bucket",
+            "50",
+        ])
+        .effective()
+        .expect("effective");
+        let o = s.nightly_options().expect("valid");
+        let a = &o.analysis;
+        assert_eq!(a.waste_idle_below_pct, 3.0);
+        assert_eq!(a.waste_min_idle_s, 2700.0);
+        assert_eq!(a.grid_g_per_kwh, Some(380.0));
+        assert_eq!(a.thermal_limit_c, 83.0);
+        assert_eq!(
+            a.model_thermal_limits,
+            [
+                ("NVIDIA A100-SXM4-80GB".to_string(), 88.0),
+                ("odd=name".to_string(), 90.0)
+            ]
+        );
+        assert_eq!(a.cohort_power_bucket_w, 50.0);
+        assert!(o.allocations.is_none(), "no labels: allocation unknown");
+        let mut defaults = Settings::default()
+            .nightly_options()
+            .expect("defaults")
+            .analysis;
+        defaults.timezone = chrono_tz::Tz::UTC;
+        assert_eq!(defaults, AnalysisOptions::default(), "one set of defaults");
+
+        for (flag, value, message) in [
+            ("--model-thermal-limit", "A100", "MODEL=CELSIUS"),
+            ("--model-thermal-limit", "A100=hot", "MODEL=CELSIUS"),
+            ("--waste-idle-below", "0", "--waste-idle-below"),
+            ("--grid-intensity", "-1", "--grid-intensity"),
+            ("--cohort-power-bucket", "0", "--cohort-power-bucket"),
+            (
+                "--allocations",
+                "/nonexistent/labels.csv",
+                "/nonexistent/labels.csv",
+            ),
+        ] {
+            let arg = format!("{flag}={value}");
+            let s = parse(&["batch-analytics", "daily", "--lake", "x", &arg])
+                .effective()
+                .expect("effective");
+            let err = s.nightly_options().expect_err(value).to_string();
+            assert!(err.contains(message), "{flag} {value}: {err}");
+        }
     }
 
     #[test]

@@ -88,6 +88,19 @@ pub enum Error {
     #[error("invalid options: {0}")]
     Options(String),
 
+    /// The allocation labels file is unreadable or has a bad row.
+    #[error("{}", allocation_message(.file, *.line, .field.as_deref(), .message))]
+    Allocations {
+        /// The file.
+        file: String,
+        /// Its line (1-based; 0 when the file as a whole is at fault).
+        line: usize,
+        /// The column at fault, when one is.
+        field: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+
     /// Upkeep of some tables failed (the others were maintained).
     #[error("maintenance failed for {}", .0.join("; "))]
     Maintenance(Vec<String>),
@@ -104,6 +117,15 @@ impl Error {
     pub(crate) fn datafusion(context: impl Into<String>) -> impl FnOnce(DataFusionError) -> Error {
         let context = context.into();
         move |source| Error::DataFusion { context, source }
+    }
+}
+
+/// `file:line: field `f`: message`, the parts that are known.
+fn allocation_message(file: &str, line: usize, field: Option<&str>, message: &str) -> String {
+    match (line, field) {
+        (0, _) => format!("{file}: {message}"),
+        (l, Some(f)) => format!("{file}:{l}: field `{f}`: {message}"),
+        (l, None) => format!("{file}:{l}: {message}"),
     }
 }
 

@@ -1,17 +1,21 @@
 //! Batch analytics over the GPU telemetry lake (Delta Lake tables), with DataFusion.
 //!
 //! This crate owns the nightly analyses of the lake (statistics, energy, time shares,
-//! hourly patterns, spikes, correlations, anomaly summary, GPU comparison), the
-//! tables and the HTML report they produce, and ad-hoc SQL over the lake. It reads
-//! what the stream processor wrote and writes only under `analytics/`.
+//! hourly patterns, spikes, correlations, anomaly summary, GPU comparison, and the
+//! fleet tables: waste, energy by owner, throttling, health, cohorts), the tables and
+//! the HTML report they produce, and ad-hoc SQL over the lake. It reads what the
+//! stream processor wrote (and an optional allocation labels file) and writes only
+//! under `analytics/`.
 //!
 //! - [`model`]: what an analysed day is ([`model::DayResult`]): finished figures keyed
 //!   by [`model::AnalysisMetric`], no storage, no accumulator state;
 //! - [`analyze`]: the streaming accumulators that produce the model;
 //! - [`nightly`]: the nightly job: reads a day (`scan`), computes the model
 //!   (`compute`), builds every analytics table (`daily_gpu`, `daily_fleet`, `hourly`,
-//!   `spikes`, `correlations`, `anomaly_summary`, `gpu_comparison`) and replaces the
-//!   day in each Delta table `analytics/<name>` with one commit (`publish`);
+//!   `spikes`, `correlations`, `anomaly_summary`, `gpu_comparison`, `waste`,
+//!   `energy_by_owner`, `throttling`, `health`, `cohorts`) and replaces the day in
+//!   each Delta table `analytics/<name>` with one commit (`publish`);
+//! - [`allocations`]: the allocation labels file (who held which GPU when);
 //! - [`report`]: the self-contained HTML report, rendered only when asked for;
 //! - [`tables`]: registers the lake's Delta tables (`samples`, `anomalies`,
 //!   `rollups_1m`, `analytics/<name>`) with DataFusion, partition columns from their
@@ -38,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+pub mod allocations;
 pub mod analyze;
 pub mod cli;
 pub mod daily;

@@ -14,19 +14,26 @@
 //! - [`GpuAccumulator`]: one GPU's day, feeding all of the above.
 
 mod correlation;
+mod health;
 mod hours;
 mod session;
 mod stats;
+mod usage;
 
 pub use correlation::{CorrelationMatrix, MIN_CORRELATION_PAIRS, PairStats};
 pub use hours::LocalHours;
 pub use stats::MetricStats;
 
+use std::collections::BTreeMap;
+
 use crate::model::{
     AnalysisMetric, AnalysisOptions, CURVE_BUCKETS, CURVE_METRICS, CurvePoint, GpuDay, HourStats,
-    LoadState, Mean, PerLoadState, PerMetric, PerReason, PerfSums, ThrottleReason,
+    LoadState, Mean, PerCounter, PerLoadState, PerMetric, PerReason, PerfSums, Segment,
+    ThrottleReason,
 };
+use health::Health;
 use session::Timeline;
+use usage::Usage;
 
 const MICROS: i64 = 1_000_000;
 
@@ -43,6 +50,10 @@ pub struct Reading {
     pub perf_cap: Option<i64>,
     /// NVML clock-throttle reason bitmask.
     pub throttle_reasons: Option<i64>,
+    /// Usable values of the health counters.
+    pub counters: PerCounter<Option<f64>>,
+    /// XID code reported in the sample's interval.
+    pub xid: Option<i64>,
 }
 
 /// Everything the nightly job accumulates for one GPU over one day;
@@ -73,12 +84,17 @@ pub struct GpuAccumulator {
     perf_sums: PerfSums,
     busy_perf_sums: PerfSums,
     timeline: Timeline,
+    usage: Usage,
+    health: Health,
+    /// Power bucket → GPU temperature.
+    temp_by_power: BTreeMap<i64, Mean>,
     day_start_us: i64,
 }
 
 impl GpuAccumulator {
-    /// An empty day for one GPU; `day_start_us` is the UTC midnight of the day.
-    pub fn new(host: &str, gpu: &str, day_start_us: i64) -> GpuAccumulator {
+    /// An empty day for one GPU held as `segments` say (its allocations, sorted and
+    /// disjoint); `day_start_us` is the UTC midnight of the day.
+    pub fn new(host: &str, gpu: &str, day_start_us: i64, segments: Vec<Segment>) -> GpuAccumulator {
         GpuAccumulator {
             host: host.to_string(),
             gpu: gpu.to_string(),
@@ -100,6 +116,9 @@ impl GpuAccumulator {
             perf_sums: PerfSums::default(),
             busy_perf_sums: PerfSums::default(),
             timeline: Timeline::default(),
+            usage: Usage::new(segments),
+            health: Health::default(),
+            temp_by_power: BTreeMap::new(),
             day_start_us,
         }
     }
@@ -127,7 +146,17 @@ impl GpuAccumulator {
         }
         self.idle += u64::from(idle);
         self.busy += u64::from(busy);
-        self.throttle(r.perf_cap, r.throttle_reasons);
+        let reasons = (r.perf_cap.is_some() || r.throttle_reasons.is_some())
+            .then(|| throttle_reasons(r.perf_cap, r.throttle_reasons));
+        if let Some(hit) = &reasons {
+            self.throttle(hit);
+        }
+        if let (Some(p), Some(t)) = (power, temp)
+            && opts.cohort_power_bucket_w > 0.0
+        {
+            let bucket = (p / opts.cohort_power_bucket_w).floor() as i64;
+            self.temp_by_power.entry(bucket).or_default().add(t);
+        }
 
         // Per hour of day, curves.
         let hour = local_hour.min(23);
@@ -181,17 +210,16 @@ impl GpuAccumulator {
             }
         }
 
-        if let Some(j) = self.timeline.add(session, r, opts) {
+        let step = self.timeline.add(session, r, opts);
+        if let Some(j) = step.trapezoid_j {
             self.hours[hour].energy_j += j;
         }
+        self.usage.add(&step, r.t_us, load, reasons.as_ref(), opts);
+        self.health.add(step.session, r.t_us, &r.counters, r.xid);
     }
 
-    fn throttle(&mut self, perf_cap: Option<i64>, nvml: Option<i64>) {
-        if perf_cap.is_none() && nvml.is_none() {
-            return;
-        }
+    fn throttle(&mut self, hit: &PerReason<bool>) {
         self.throttle_n += 1;
-        let hit = throttle_reasons(perf_cap, nvml);
         for (n, h) in self.throttled.values_mut().iter_mut().zip(hit.values()) {
             *n += u64::from(*h);
         }
@@ -227,12 +255,13 @@ impl GpuAccumulator {
     }
 
     /// The finished day: statistics summarised, correlations computed, open spikes
-    /// closed (spikes sorted by start time).
-    pub fn finish(self) -> GpuDay {
+    /// and idle runs closed (spikes sorted by start time).
+    pub fn finish(self, opts: &AnalysisOptions) -> GpuDay {
         let t = self.timeline;
         let (energy_j, integrated_s, gaps) = (t.energy_j, t.integrated_s, t.gaps);
         let (counter_energy_j, trapezoid_on_counter_j) =
             (t.counter_energy_j, t.trapezoid_on_counter_j);
+        let (usage, throttle_time) = self.usage.finish(opts);
         GpuDay {
             host: self.host,
             gpu: self.gpu,
@@ -259,30 +288,46 @@ impl GpuAccumulator {
             perf_sums: self.perf_sums,
             busy_perf_sums: self.busy_perf_sums,
             spikes: t.finish(),
+            usage,
+            throttle_time,
+            health: self.health.finish(),
+            temp_by_power: self.temp_by_power.into_iter().collect(),
         }
     }
 }
 
-/// The throttle reasons a sample's codes report (idle is not a throttle).
-fn throttle_reasons(perf_cap: Option<i64>, nvml: Option<i64>) -> PerReason<bool> {
+/// The throttle reasons a sample's codes report (idle is not a throttle): GPU-Z's
+/// PerfCap bits and NVML's throttle-reason bits mapped onto one vocabulary,
+/// [`ThrottleReason`].
+pub fn throttle_reasons(perf_cap: Option<i64>, nvml: Option<i64>) -> PerReason<bool> {
     use ThrottleReason::{HwSlowdown, Other, Power, Thermal, Voltage};
     let mut hit = PerReason::<bool>::default();
     if let Some(m) = perf_cap {
-        // GPU-Z PerfCap: 1 power, 2 thermal, 4 reliability voltage, 8 max voltage,
-        // 16 idle (not a throttle), 32 SLI sync, higher bits unknown.
+        // GPU-Z PerfCap (gpustream::metric::PERFCAP_REASONS): 1 power, 2 thermal,
+        // 4 reliability voltage, 8 max voltage, 16 idle (not a throttle), 32 SLI sync,
+        // higher bits unknown.
         hit[Power] |= m & 1 != 0;
         hit[Thermal] |= m & 2 != 0;
         hit[Voltage] |= m & (4 | 8) != 0;
         hit[Other] |= m & !(1 | 2 | 4 | 8 | 16) != 0;
     }
     if let Some(m) = nvml {
-        // NVML clocksThrottleReasons: 0x1 GPU idle (not a throttle), 0x2 application
-        // clocks, 0x4 SW power cap, 0x8 HW slowdown, 0x10 sync boost, 0x20 SW thermal,
-        // 0x40 HW thermal, 0x80 HW power brake, 0x100 display clock.
-        hit[Power] |= m & (0x4 | 0x80) != 0;
-        hit[Thermal] |= m & (0x20 | 0x40) != 0;
-        hit[HwSlowdown] |= m & 0x8 != 0;
-        hit[Other] |= m & !(0x1 | 0x4 | 0x8 | 0x20 | 0x40 | 0x80) != 0;
+        use gpustream::throttle::{
+            GPU_IDLE, HW_POWER_BRAKE_SLOWDOWN, HW_SLOWDOWN, HW_THERMAL_SLOWDOWN, SW_POWER_CAP,
+            SW_THERMAL_SLOWDOWN,
+        };
+        let m = m as u64;
+        hit[Power] |= m & (SW_POWER_CAP | HW_POWER_BRAKE_SLOWDOWN) != 0;
+        hit[Thermal] |= m & (SW_THERMAL_SLOWDOWN | HW_THERMAL_SLOWDOWN) != 0;
+        hit[HwSlowdown] |= m & HW_SLOWDOWN != 0;
+        // Application clocks, sync boost, display clock and unknown bits.
+        let known = GPU_IDLE
+            | SW_POWER_CAP
+            | HW_SLOWDOWN
+            | SW_THERMAL_SLOWDOWN
+            | HW_THERMAL_SLOWDOWN
+            | HW_POWER_BRAKE_SLOWDOWN;
+        hit[Other] |= m & !known != 0;
     }
     hit
 }

@@ -55,6 +55,25 @@ impl SessionState {
     }
 }
 
+/// What one reading closed in its session: the interval since the session's previous
+/// reading and the energy booked at it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct Step {
+    /// Index of the reading's session (dense, in order of first appearance).
+    pub session: usize,
+    /// Whether the interval since the session's previous reading is a gap.
+    pub gap: bool,
+    /// That interval, µs, when it is not a gap (`None` for a session's first reading).
+    pub interval_us: Option<i64>,
+    /// Trapezoid energy integrated at this reading, joules.
+    pub trapezoid_j: Option<f64>,
+    /// Energy-counter difference taken at this reading, joules.
+    pub counter_j: Option<f64>,
+    /// The counter went down since the session's previous counter reading (a reset,
+    /// no difference taken).
+    pub counter_reset: bool,
+}
+
 /// The sessions of one GPU's day and what their ordered readings add up to.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Timeline {
@@ -77,8 +96,8 @@ pub(super) struct Timeline {
 
 impl Timeline {
     /// Adds one reading of `session`: the gap test, the energy of the interval it
-    /// ends (returned, joules, when one was integrated) and the spike search.
-    pub fn add(&mut self, session: &str, r: &Reading, opts: &AnalysisOptions) -> Option<f64> {
+    /// ends and the spike search; returns what the reading closed.
+    pub fn add(&mut self, session: &str, r: &Reading, opts: &AnalysisOptions) -> Step {
         // Rows come grouped by session: look the session up only when it changes.
         if self
             .sessions
@@ -100,6 +119,10 @@ impl Timeline {
         }
         let st = &mut self.sessions[self.current_session];
         let t = r.t_us;
+        let mut step = Step {
+            session: self.current_session,
+            ..Step::default()
+        };
         let mut gap = false;
         if let Some(last) = st.last_t {
             let dt = t - last;
@@ -110,14 +133,15 @@ impl Timeline {
                 st.last_counter = None;
             } else {
                 st.record_interval(dt, opts);
+                step.interval_us = Some(dt);
             }
         }
+        step.gap = gap;
         st.last_t = Some(t);
 
         // Energy: trapezoids between consecutive power readings of the session, never
         // across a gap (a reading without power between them does not break the chain,
         // but the whole span must itself not be a gap).
-        let mut integrated = None;
         if let Some(p) = r.values[AnalysisMetric::Power] {
             if let Some((t0, p0)) = st.last_power {
                 let dt = t - t0;
@@ -125,7 +149,7 @@ impl Timeline {
                     let j = (p0 + p) / 2.0 * dt as f64 / MICROS as f64;
                     self.energy_j += j;
                     self.integrated_s += dt as f64 / MICROS as f64;
-                    integrated = Some(j);
+                    step.trapezoid_j = Some(j);
                     if let (Some(e), Some((tc, c0))) = (r.energy_mj, st.last_counter)
                         && tc == t0
                         && e >= c0
@@ -142,8 +166,14 @@ impl Timeline {
             if let Some((t0, e0)) = st.last_counter {
                 let dt = t - t0;
                 // A decrease is a counter reset (driver reload): no difference to take.
-                if dt > 0 && e >= e0 && !st.is_gap(dt, opts) {
-                    *self.counter_energy_j.get_or_insert(0.0) += (e - e0) / 1000.0;
+                if dt > 0 && !st.is_gap(dt, opts) {
+                    if e >= e0 {
+                        let j = (e - e0) / 1000.0;
+                        *self.counter_energy_j.get_or_insert(0.0) += j;
+                        step.counter_j = Some(j);
+                    } else {
+                        step.counter_reset = true;
+                    }
                 }
             }
             self.counter_energy_j.get_or_insert(0.0);
@@ -159,7 +189,7 @@ impl Timeline {
             spike.window.clear();
         }
         let Some(v) = r.values[AnalysisMetric::GpuTemp] else {
-            return integrated;
+            return step;
         };
         let window_us = (opts.spike_window_s * MICROS as f64) as i64;
         while spike
@@ -198,7 +228,7 @@ impl Timeline {
             spike.window.pop_back();
         }
         spike.window.push_back((t, v));
-        integrated
+        step
     }
 
     /// Closes open spikes (end of day) and returns every spike, sorted by start time.

@@ -195,6 +195,53 @@ impl ThrottleReason {
     }
 }
 
+/// A cumulative counter of card health (`health` table): the catalogue counters of
+/// memory errors and their repairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HealthCounter {
+    /// ECC errors corrected (single-bit).
+    EccCorrected,
+    /// ECC errors not corrected (double-bit).
+    EccUncorrected,
+    /// Memory pages retired (GPUs before Ampere).
+    RetiredPages,
+    /// Memory rows remapped (Ampere and later).
+    RemappedRows,
+}
+
+impl HealthCounter {
+    /// Every counter, in column order.
+    pub const ALL: [HealthCounter; 4] = [
+        HealthCounter::EccCorrected,
+        HealthCounter::EccUncorrected,
+        HealthCounter::RetiredPages,
+        HealthCounter::RemappedRows,
+    ];
+
+    /// Number of counters.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Position in [`ALL`](Self::ALL).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The catalogue metric it is read from.
+    pub const fn source(self) -> Metric {
+        match self {
+            HealthCounter::EccCorrected => Metric::EccCorrected,
+            HealthCounter::EccUncorrected => Metric::EccUncorrected,
+            HealthCounter::RetiredPages => Metric::RetiredPages,
+            HealthCounter::RemappedRows => Metric::RemappedRows,
+        }
+    }
+
+    /// Column name, and prefix of its `health` columns (`ecc_corrected_new`).
+    pub const fn column(self) -> &'static str {
+        self.source().column()
+    }
+}
+
 /// Which samples a correlation is computed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LoadState {
@@ -289,6 +336,11 @@ keyed_map!(
     ThrottleReason
 );
 keyed_map!(
+    /// One value per [`HealthCounter`].
+    PerCounter,
+    HealthCounter
+);
+keyed_map!(
     /// One value per [`LoadState`].
     PerLoadState,
     LoadState
@@ -305,6 +357,9 @@ mod tests {
         }
         for (i, r) in ThrottleReason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);
+        }
+        for (i, c) in HealthCounter::ALL.iter().enumerate() {
+            assert_eq!(c.index(), i);
         }
         for (i, s) in LoadState::ALL.iter().enumerate() {
             assert_eq!(s.index(), i);

@@ -6,12 +6,22 @@
 //! already computed) keyed by [`AnalysisMetric`], [`ThrottleReason`] and
 //! [`LoadState`]: no accumulator state, no storage.
 
+mod allocation;
+pub mod fleet;
+pub mod health;
 mod metric;
+mod usage;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
-pub use metric::{AnalysisMetric, LoadState, PerLoadState, PerMetric, PerReason, ThrottleReason};
+pub use allocation::{Allocation, Allocations, Overlap, Owner, OwnerId, Segment, owner_at};
+pub use health::{CounterDay, HealthDay, HealthHistory, Risk};
+pub use metric::{
+    AnalysisMetric, HealthCounter, LoadState, PerCounter, PerLoadState, PerMetric, PerReason,
+    ThrottleReason,
+};
+pub use usage::{EnergyParts, OwnerUse, ThrottleTime};
 
 /// Joules per kilowatt-hour.
 pub const JOULES_PER_KWH: f64 = 3.6e6;
@@ -47,6 +57,23 @@ pub struct AnalysisOptions {
     pub gap_floor_s: f64,
     /// An interval longer than this many seconds is always a gap. Default 120.
     pub max_interval_s: f64,
+    /// `waste`: a sample is idle below this load (percent) ... Default 5.
+    pub waste_idle_below_pct: f64,
+    /// ... and a run of idle samples counts as waste from this many seconds. Default
+    /// 1800.
+    pub waste_min_idle_s: f64,
+    /// `energy_by_owner`: grid carbon intensity, g CO2e per kWh; `None`: no CO2e.
+    pub grid_g_per_kwh: Option<f64>,
+    /// `throttling`: the temperature limit (°C) of GPUs whose model has none of its own
+    /// in [`model_thermal_limits`](Self::model_thermal_limits). Default 85.
+    pub thermal_limit_c: f64,
+    /// `throttling`: temperature limits per GPU model (`gpu_name`, exact), °C.
+    pub model_thermal_limits: Vec<(String, f64)>,
+    /// `cohorts`: width of the power buckets, W. Default 25.
+    pub cohort_power_bucket_w: f64,
+    /// `cohorts`: a GPU this much hotter than its peers at equal power (°C) is an
+    /// outlier. Default 5.
+    pub cohort_outlier_c: f64,
 }
 
 impl Default for AnalysisOptions {
@@ -60,6 +87,13 @@ impl Default for AnalysisOptions {
             gap_factor: 3.0,
             gap_floor_s: 2.0,
             max_interval_s: 120.0,
+            waste_idle_below_pct: 5.0,
+            waste_min_idle_s: 1800.0,
+            grid_g_per_kwh: None,
+            thermal_limit_c: 85.0,
+            model_thermal_limits: Vec::new(),
+            cohort_power_bucket_w: 25.0,
+            cohort_outlier_c: 5.0,
         }
     }
 }
@@ -307,6 +341,16 @@ pub struct GpuDay {
     pub busy_perf_sums: PerfSums,
     /// Spikes, sorted by start time.
     pub spikes: Vec<Spike>,
+    /// Time and energy per owner (`None`: no allocation held the GPU, or no labels
+    /// were given), by owner id.
+    pub usage: Vec<(Option<OwnerId>, OwnerUse)>,
+    /// Time throttled per reason.
+    pub throttle_time: ThrottleTime,
+    /// Memory-error counters and XID codes.
+    pub health: HealthDay,
+    /// Mean GPU temperature per power bucket: bucket `k` holds the samples with
+    /// `k × width <= power < (k + 1) × width` ([`AnalysisOptions::cohort_power_bucket_w`]).
+    pub temp_by_power: Vec<(i64, Mean)>,
 }
 
 impl GpuDay {
@@ -392,4 +436,12 @@ pub struct DayResult {
     pub anomalies: Vec<AnomalyRow>,
     /// The options used.
     pub options: AnalysisOptions,
+    /// Whether allocation labels were given: without them no time is "unallocated",
+    /// it is unknown.
+    pub allocations_known: bool,
+    /// The owners of the labels, by [`OwnerId`].
+    pub owners: Vec<Owner>,
+    /// Each GPU's `health` rows of the previous days, summed (GPUs without any have
+    /// no entry).
+    pub health_history: Vec<HealthHistory>,
 }

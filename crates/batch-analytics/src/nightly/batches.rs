@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
-    ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::error::Result;
+use crate::model::fleet::{cohort_rows, energy_by_owner, throttling_rows, waste_rows};
+use crate::model::health::health_rows;
 use crate::model::{
-    AnalysisMetric, Correlation, DayResult, GpuDay, HourStats, JOULES_PER_KWH, LoadState,
-    PairCorrelation, Spike, Summary, ThrottleReason, perf_per_watt,
+    AnalysisMetric, Correlation, DayResult, GpuDay, HealthCounter, HourStats, JOULES_PER_KWH,
+    LoadState, PairCorrelation, Spike, Summary, ThrottleReason, perf_per_watt,
 };
 use crate::tables::DATE_COLUMN;
 
@@ -31,9 +33,19 @@ pub const CORRELATIONS_TABLE: &str = "correlations";
 pub const ANOMALY_SUMMARY_TABLE: &str = "anomaly_summary";
 /// GPUs side by side.
 pub const GPU_COMPARISON_TABLE: &str = "gpu_comparison";
+/// Idle allocated time and unallocated powered time, per GPU and owner.
+pub const WASTE_TABLE: &str = "waste";
+/// Energy per user, job and project.
+pub const ENERGY_BY_OWNER_TABLE: &str = "energy_by_owner";
+/// Time throttled per reason and thermal headroom, per GPU.
+pub const THROTTLING_TABLE: &str = "throttling";
+/// Memory errors, XID events, risk score and drain list, per GPU.
+pub const HEALTH_TABLE: &str = "health";
+/// GPUs beside the others of their model at equal power.
+pub const COHORTS_TABLE: &str = "cohorts";
 
 /// Every table the nightly job writes, in writing order.
-pub const NIGHTLY_TABLES: [&str; 7] = [
+pub const NIGHTLY_TABLES: [&str; 12] = [
     DAILY_GPU_TABLE,
     DAILY_FLEET_TABLE,
     HOURLY_TABLE,
@@ -41,6 +53,11 @@ pub const NIGHTLY_TABLES: [&str; 7] = [
     CORRELATIONS_TABLE,
     ANOMALY_SUMMARY_TABLE,
     GPU_COMPARISON_TABLE,
+    WASTE_TABLE,
+    ENERGY_BY_OWNER_TABLE,
+    THROTTLING_TABLE,
+    HEALTH_TABLE,
+    COHORTS_TABLE,
 ];
 
 /// Statistic suffixes of every main metric in `daily_gpu`, in column order.
@@ -67,6 +84,9 @@ impl Cols {
     }
     fn i64<I: IntoIterator<Item = Option<i64>>>(&mut self, name: &str, v: I) {
         self.push(name, Arc::new(v.into_iter().collect::<Int64Array>()));
+    }
+    fn bool<I: IntoIterator<Item = Option<bool>>>(&mut self, name: &str, v: I) {
+        self.push(name, Arc::new(v.into_iter().collect::<BooleanArray>()));
     }
     fn i32<I: IntoIterator<Item = Option<i32>>>(&mut self, name: &str, v: I) {
         self.push(name, Arc::new(v.into_iter().collect::<Int32Array>()));
@@ -303,7 +323,231 @@ pub fn build_tables(day: &DayResult) -> Result<Vec<(&'static str, RecordBatch)>>
     out.push((ANOMALY_SUMMARY_TABLE, c.finish()?));
 
     out.push((GPU_COMPARISON_TABLE, comparison_batch(date, &gpus)?));
+    out.push((WASTE_TABLE, waste_batch(day)?));
+    out.push((ENERGY_BY_OWNER_TABLE, energy_by_owner_batch(day)?));
+    out.push((THROTTLING_TABLE, throttling_batch(day)?));
+    out.push((HEALTH_TABLE, health_batch(day)?));
+    out.push((COHORTS_TABLE, cohorts_batch(day)?));
     Ok(out)
+}
+
+fn hours(s: f64) -> Option<f64> {
+    Some(s / 3600.0)
+}
+
+fn waste_batch(day: &DayResult) -> Result<RecordBatch> {
+    let rows = waste_rows(day);
+    let mut c = Cols::default();
+    c.str(DATE_COLUMN, rows.iter().map(|_| Some(day.date.to_string())));
+    c.str("host", rows.iter().map(|r| some(&r.gpu.host)));
+    c.str("gpu", rows.iter().map(|r| some(&r.gpu.gpu)));
+    c.str("gpu_name", rows.iter().map(|r| r.gpu.gpu_name.clone()));
+    c.bool("allocated", rows.iter().map(|r| r.allocated));
+    c.str(
+        "user_name",
+        rows.iter().map(|r| r.owner.map(|o| o.user.clone())),
+    );
+    c.str("job", rows.iter().map(|r| r.owner.map(|o| o.job.clone())));
+    c.str(
+        "project",
+        rows.iter().map(|r| r.owner.and_then(|o| o.project.clone())),
+    );
+    c.f64(
+        "observed_hours",
+        rows.iter().map(|r| hours(r.usage.observed_s)),
+    );
+    c.f64("energy_kwh", rows.iter().map(|r| Some(r.energy_kwh())));
+    c.f64("idle_hours", rows.iter().map(|r| hours(r.usage.idle_s)));
+    c.i64(
+        "idle_runs",
+        rows.iter().map(|r| Some(r.usage.idle_runs as i64)),
+    );
+    c.f64(
+        "idle_energy_kwh",
+        rows.iter().map(|r| Some(r.idle_energy_kwh())),
+    );
+    c.f64("waste_hours", rows.iter().map(|r| Some(r.waste_hours())));
+    c.f64(
+        "waste_energy_kwh",
+        rows.iter().map(|r| Some(r.waste_energy_kwh())),
+    );
+    c.finish()
+}
+
+fn energy_by_owner_batch(day: &DayResult) -> Result<RecordBatch> {
+    let rows = energy_by_owner(day);
+    let grid = day.options.grid_g_per_kwh;
+    let mut c = Cols::default();
+    c.str(DATE_COLUMN, rows.iter().map(|_| Some(day.date.to_string())));
+    c.bool("allocated", rows.iter().map(|r| r.allocated));
+    c.str(
+        "user_name",
+        rows.iter().map(|r| r.owner.map(|o| o.user.clone())),
+    );
+    c.str("job", rows.iter().map(|r| r.owner.map(|o| o.job.clone())));
+    c.str(
+        "project",
+        rows.iter().map(|r| r.owner.and_then(|o| o.project.clone())),
+    );
+    c.i64("gpus", rows.iter().map(|r| Some(r.gpus as i64)));
+    c.f64("gpu_hours", rows.iter().map(|r| hours(r.observed_s)));
+    c.f64("idle_gpu_hours", rows.iter().map(|r| hours(r.idle_s)));
+    c.f64("energy_kwh", rows.iter().map(|r| Some(r.energy_kwh())));
+    c.f64(
+        "energy_counter_kwh",
+        rows.iter().map(|r| Some(r.counter_j / JOULES_PER_KWH)),
+    );
+    c.f64(
+        "energy_trapezoid_kwh",
+        rows.iter().map(|r| Some(r.trapezoid_j / JOULES_PER_KWH)),
+    );
+    c.f64("grid_g_per_kwh", rows.iter().map(|_| grid));
+    c.f64("co2e_kg", rows.iter().map(|r| r.co2e_kg(grid)));
+    c.finish()
+}
+
+fn throttling_batch(day: &DayResult) -> Result<RecordBatch> {
+    let rows = throttling_rows(day);
+    let minutes = |r: &crate::model::fleet::ThrottleRow<'_>, s: f64| r.coded().then(|| s / 60.0);
+    let mut c = Cols::default();
+    c.str(DATE_COLUMN, rows.iter().map(|_| Some(day.date.to_string())));
+    c.str("host", rows.iter().map(|r| some(&r.gpu.host)));
+    c.str("gpu", rows.iter().map(|r| some(&r.gpu.gpu)));
+    c.str("gpu_name", rows.iter().map(|r| r.gpu.gpu_name.clone()));
+    c.f64(
+        "coded_minutes",
+        rows.iter()
+            .map(|r| Some(r.gpu.throttle_time.coded_s / 60.0)),
+    );
+    c.f64(
+        "throttled_minutes",
+        rows.iter().map(|r| minutes(r, r.gpu.throttle_time.any_s)),
+    );
+    for reason in ThrottleReason::ALL {
+        c.f64(
+            &format!("throttled_{}_minutes", reason.name()),
+            rows.iter()
+                .map(|r| minutes(r, r.gpu.throttle_time.reasons[reason])),
+        );
+    }
+    c.f64("gpu_temp_c_p99", rows.iter().map(|r| r.temp_p99()));
+    c.f64("temp_limit_c", rows.iter().map(|r| Some(r.limit_c)));
+    c.str(
+        "temp_limit_source",
+        rows.iter().map(|r| Some(r.limit_source.to_string())),
+    );
+    c.f64("thermal_headroom_c", rows.iter().map(|r| r.headroom_c()));
+    c.finish()
+}
+
+fn health_batch(day: &DayResult) -> Result<RecordBatch> {
+    let rows = health_rows(day);
+    let mut c = Cols::default();
+    c.str(DATE_COLUMN, rows.iter().map(|_| Some(day.date.to_string())));
+    c.str("host", rows.iter().map(|r| some(&r.gpu.host)));
+    c.str("gpu", rows.iter().map(|r| some(&r.gpu.gpu)));
+    c.str("gpu_name", rows.iter().map(|r| r.gpu.gpu_name.clone()));
+    for counter in HealthCounter::ALL {
+        let of = |r: &crate::model::health::HealthRow<'_>| r.gpu.health.counters[counter];
+        c.f64(
+            &format!("{}_new", counter.column()),
+            rows.iter().map(|r| of(r).map(|d| d.new)),
+        );
+        c.f64(
+            &format!("{}_total", counter.column()),
+            rows.iter().map(|r| of(r).map(|d| d.last)),
+        );
+    }
+    c.i64(
+        "counter_resets",
+        rows.iter().map(|r| {
+            Some(
+                r.gpu
+                    .health
+                    .counters
+                    .values()
+                    .iter()
+                    .flatten()
+                    .map(|d| d.resets as i64)
+                    .sum(),
+            )
+        }),
+    );
+    c.i64(
+        "history_days",
+        rows.iter()
+            .map(|r| Some(r.history.map_or(0, |h| h.days as i64))),
+    );
+    c.f64(
+        "ecc_corrected_prev_mean",
+        rows.iter()
+            .map(|r| r.history.and_then(|h| h.corrected_per_day())),
+    );
+    c.f64(
+        "ecc_corrected_trend",
+        rows.iter().map(|r| {
+            let mean = r.history.and_then(|h| h.corrected_per_day())?;
+            let today = r.gpu.health.counters[HealthCounter::EccCorrected]?;
+            Some(today.new - mean)
+        }),
+    );
+    c.f64(
+        "ecc_uncorrected_prev_sum",
+        rows.iter().map(|r| r.history.map(|h| h.ecc_uncorrected)),
+    );
+    c.i64(
+        "xid_events",
+        rows.iter().map(|r| Some(r.gpu.health.xid_events() as i64)),
+    );
+    c.i64(
+        "xid_hardware_events",
+        rows.iter()
+            .map(|r| Some(r.gpu.health.hardware_xid_events() as i64)),
+    );
+    c.str("xid_codes", rows.iter().map(|r| r.gpu.health.xid_codes()));
+    c.i32("risk_score", rows.iter().map(|r| Some(r.risk.score as i32)));
+    c.bool("drain", rows.iter().map(|r| Some(r.risk.drain())));
+    c.str(
+        "risk_reasons",
+        rows.iter()
+            .map(|r| (!r.risk.reasons.is_empty()).then(|| r.risk.reasons.join(","))),
+    );
+    c.finish()
+}
+
+fn cohorts_batch(day: &DayResult) -> Result<RecordBatch> {
+    let rows = cohort_rows(day);
+    let width = day.options.cohort_power_bucket_w;
+    let mut c = Cols::default();
+    c.str(DATE_COLUMN, rows.iter().map(|_| Some(day.date.to_string())));
+    c.str("gpu_name", rows.iter().map(|r| r.gpu.gpu_name.clone()));
+    c.i64(
+        "cohort_gpus",
+        rows.iter().map(|r| Some(r.cohort_gpus as i64)),
+    );
+    c.str("host", rows.iter().map(|r| some(&r.gpu.host)));
+    c.str("gpu", rows.iter().map(|r| some(&r.gpu.gpu)));
+    c.f64("power_w_from", rows.iter().map(|r| Some(r.bucket_low_w)));
+    c.f64(
+        "power_w_to",
+        rows.iter().map(|r| Some(r.bucket_low_w + width)),
+    );
+    c.i64("samples", rows.iter().map(|r| Some(r.samples as i64)));
+    c.f64("gpu_temp_c_mean", rows.iter().map(|r| Some(r.temp_mean_c)));
+    c.i64("peers", rows.iter().map(|r| Some(r.peers as i64)));
+    c.f64(
+        "peer_gpu_temp_c_median",
+        rows.iter().map(|r| r.peer_median_c),
+    );
+    c.f64("temp_excess_c", rows.iter().map(|r| r.excess_c));
+    c.f64("gpu_temp_excess_c", rows.iter().map(|r| r.gpu_excess_c));
+    c.bool("outlier", rows.iter().map(|r| Some(r.outlier)));
+    c.f64("perf_per_watt", rows.iter().map(|r| r.perf_per_watt));
+    c.f64(
+        "cohort_perf_per_watt",
+        rows.iter().map(|r| r.cohort_perf_per_watt),
+    );
+    c.finish()
 }
 
 fn comparison_batch(date: NaiveDate, gpus: &[&GpuDay]) -> Result<RecordBatch> {

@@ -2,13 +2,17 @@
 //! storage here: [`super::scan`] decodes the batches this consumes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveTime};
 use datafusion::arrow::array::{Array, Float64Array, Int64Array};
 
 use super::scan::{AnomalyEvent, SampleBatch};
 use crate::analyze::{GpuAccumulator, LocalHours, Reading};
-use crate::model::{AnalysisMetric, AnalysisOptions, AnomalyRow, DayResult};
+use crate::model::{
+    Allocations, AnalysisMetric, AnalysisOptions, AnomalyRow, DayResult, HealthCounter,
+    HealthHistory,
+};
 
 /// One UTC day being analysed: per-GPU accumulators, created as GPUs appear.
 pub struct DayAccumulator {
@@ -19,13 +23,19 @@ pub struct DayAccumulator {
     /// (host, GPU) → position in `gpus`.
     index: HashMap<(String, String), usize>,
     hours: LocalHours,
+    /// Who held which GPU when (`None`: no labels given).
+    allocations: Option<Arc<Allocations>>,
     /// Reused for every row.
     reading: Reading,
 }
 
 impl DayAccumulator {
-    /// An empty day.
-    pub fn new(date: NaiveDate, options: &AnalysisOptions) -> DayAccumulator {
+    /// An empty day, its GPUs held as `allocations` say (`None`: no labels).
+    pub fn new(
+        date: NaiveDate,
+        options: &AnalysisOptions,
+        allocations: Option<Arc<Allocations>>,
+    ) -> DayAccumulator {
         DayAccumulator {
             date,
             day_start_us: date.and_time(NaiveTime::MIN).and_utc().timestamp_micros(),
@@ -33,6 +43,7 @@ impl DayAccumulator {
             gpus: Vec::new(),
             index: HashMap::new(),
             hours: LocalHours::new(options.timezone),
+            allocations,
             reading: Reading::default(),
         }
     }
@@ -66,6 +77,10 @@ impl DayAccumulator {
             reading.energy_mj = opt_f(&batch.energy_mj, r).filter(|v| v.is_finite());
             reading.perf_cap = opt_i(&batch.perf_cap, r);
             reading.throttle_reasons = opt_i(&batch.throttle_reasons, r);
+            for c in HealthCounter::ALL {
+                reading.counters[c] = opt_f(batch.counter(c), r).filter(|v| v.is_finite());
+            }
+            reading.xid = opt_i(&batch.xid, r);
             let session = if batch.session.is_null(r) {
                 ""
             } else {
@@ -81,25 +96,39 @@ impl DayAccumulator {
         if let Some(i) = self.index.get(&key) {
             return *i;
         }
+        let segments = self
+            .allocations
+            .as_ref()
+            .map(|a| a.segments(host, gpu))
+            .unwrap_or_default();
         self.gpus
-            .push(GpuAccumulator::new(host, gpu, self.day_start_us));
+            .push(GpuAccumulator::new(host, gpu, self.day_start_us, segments));
         self.index.insert(key, self.gpus.len() - 1);
         self.gpus.len() - 1
     }
 
-    /// The analysed day, with the day's anomaly events summarised.
-    pub fn finish(self, anomalies: &[AnomalyEvent]) -> DayResult {
+    /// The analysed day, with the day's anomaly events summarised and each GPU's
+    /// previous health days.
+    pub fn finish(self, anomalies: &[AnomalyEvent], history: Vec<HealthHistory>) -> DayResult {
         let mut gpus = self.gpus;
         gpus.sort_by(|a, b| (&a.host, &a.gpu).cmp(&(&b.host, &b.gpu)));
-        let mut fleet = GpuAccumulator::new("*", "*", self.day_start_us);
+        let mut fleet = GpuAccumulator::new("*", "*", self.day_start_us, Vec::new());
         for g in &gpus {
             fleet.merge_fleet(g);
         }
+        let opts = &self.options;
         DayResult {
             date: self.date,
-            gpus: gpus.into_iter().map(GpuAccumulator::finish).collect(),
-            fleet: fleet.finish(),
+            gpus: gpus.into_iter().map(|g| g.finish(opts)).collect(),
+            fleet: fleet.finish(opts),
             anomalies: anomaly_rows(anomalies),
+            allocations_known: self.allocations.is_some(),
+            owners: self
+                .allocations
+                .as_ref()
+                .map(|a| a.owners().to_vec())
+                .unwrap_or_default(),
+            health_history: history,
             options: self.options,
         }
     }

@@ -8,28 +8,33 @@
 //! 2. `compute`: feed the per-GPU accumulators of [`crate::analyze`] and produce the
 //!    day's [`DayResult`](crate::model::DayResult);
 //! 3. `batches`: the output tables as Arrow batches, built from the model (and, when
-//!    asked for, the HTML report of [`crate::report`]);
+//!    asked for, the HTML report of [`crate::report`]); the fleet tables' rows are
+//!    defined in [`crate::model::fleet`] and [`crate::model::health`];
 //! 4. `publish`: replace the day in each Delta table `analytics/<table>` with one
 //!    commit per table, and write the report (lake I/O).
 //!
-//! Storage is touched only by `scan` and `publish`.
+//! Storage is touched only by `scan` (which also reads the previous days of `health`
+//! for its trends) and `publish`.
 
 mod batches;
 mod compute;
 mod publish;
 mod scan;
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use datafusion::arrow::array::RecordBatch;
 use gpustream_lake::SAMPLES_TABLE;
 
 use crate::error::Result;
-use crate::model::{AnalysisOptions, DayResult};
+use crate::model::{Allocations, AnalysisOptions, DayResult};
 use crate::tables::LakeSession;
 
 pub use batches::{
-    ANOMALY_SUMMARY_TABLE, CORRELATIONS_TABLE, DAILY_FLEET_TABLE, DAILY_GPU_TABLE, DAILY_STATS,
-    GPU_COMPARISON_TABLE, HOURLY_TABLE, NIGHTLY_TABLES, SPIKES_TABLE, build_tables,
+    ANOMALY_SUMMARY_TABLE, COHORTS_TABLE, CORRELATIONS_TABLE, DAILY_FLEET_TABLE, DAILY_GPU_TABLE,
+    DAILY_STATS, ENERGY_BY_OWNER_TABLE, GPU_COMPARISON_TABLE, HEALTH_TABLE, HOURLY_TABLE,
+    NIGHTLY_TABLES, SPIKES_TABLE, THROTTLING_TABLE, WASTE_TABLE, build_tables,
 };
 pub use publish::{CSV_FILE, csv_path, report_path, table_location};
 pub use scan::scan_sql;
@@ -48,6 +53,9 @@ pub struct NightlyOptions {
     /// Render the HTML report into [`NightlyOutput::report_html`] even when it is not
     /// written into the lake (the command line's `--report FILE`).
     pub render_report: bool,
+    /// Who held which GPU when (`--allocations`); `None`: no labels, allocation
+    /// unknown.
+    pub allocations: Option<Arc<Allocations>>,
 }
 
 impl NightlyOptions {
@@ -126,7 +134,7 @@ pub async fn run_nightly(
     options: &NightlyOptions,
 ) -> Result<NightlyOutput> {
     session.require_table(SAMPLES_TABLE)?;
-    let day = analyze_day(session, date, &options.analysis).await?;
+    let day = analyze_day(session, date, options).await?;
     let samples = day.fleet.samples;
     if samples == 0 {
         tracing::warn!(%date, "no samples dated {date}: the day's outputs will be empty");
@@ -151,22 +159,26 @@ pub async fn run_nightly(
     })
 }
 
-/// Reads and analyses one UTC day (nothing is written).
+/// Reads and analyses one UTC day (nothing is written), with the previous days'
+/// `health` rows for its trends.
 pub async fn analyze_day(
     session: &LakeSession,
     date: NaiveDate,
-    options: &AnalysisOptions,
+    options: &NightlyOptions,
 ) -> Result<DayResult> {
-    let mut day = compute::DayAccumulator::new(date, options);
+    let mut day =
+        compute::DayAccumulator::new(date, &options.analysis, options.allocations.clone());
     let mut samples = scan::DaySamples::open(&session.lake, date).await?;
     while let Some(batch) = samples.next().await? {
         day.feed(&batch);
     }
     let anomalies = scan::anomaly_events(session, date).await?;
-    Ok(day.finish(&anomalies))
+    let history = scan::health_history(&session.lake, date).await?;
+    Ok(day.finish(&anomalies, history))
 }
 
 /// The result of a day without data: every table of it has every column and no row.
 pub(crate) fn empty_day() -> DayResult {
-    compute::DayAccumulator::new(NaiveDate::default(), &AnalysisOptions::default()).finish(&[])
+    compute::DayAccumulator::new(NaiveDate::default(), &AnalysisOptions::default(), None)
+        .finish(&[], Vec::new())
 }

@@ -25,8 +25,9 @@ use gpustream_lake::{ANALYTICS_PREFIX, Lake};
 
 use super::TableOutput;
 use super::batches::{
-    ANOMALY_SUMMARY_TABLE, CORRELATIONS_TABLE, DAILY_FLEET_TABLE, DAILY_GPU_TABLE,
-    GPU_COMPARISON_TABLE, HOURLY_TABLE, SPIKES_TABLE,
+    ANOMALY_SUMMARY_TABLE, COHORTS_TABLE, CORRELATIONS_TABLE, DAILY_FLEET_TABLE, DAILY_GPU_TABLE,
+    ENERGY_BY_OWNER_TABLE, GPU_COMPARISON_TABLE, HEALTH_TABLE, HOURLY_TABLE, SPIKES_TABLE,
+    THROTTLING_TABLE, WASTE_TABLE,
 };
 use crate::error::{Error, Result};
 use crate::tables::DATE_COLUMN;
@@ -53,7 +54,7 @@ pub fn table_location(table: &str) -> String {
 
 /// `(table, location)` of every output, in [`super::NIGHTLY_TABLES`] order: the locations as
 /// `'static` names, which [`TableSpec`] needs.
-const LOCATIONS: [(&str, &str); 7] = [
+const LOCATIONS: [(&str, &str); 12] = [
     (DAILY_GPU_TABLE, "analytics/daily_gpu"),
     (DAILY_FLEET_TABLE, "analytics/daily_fleet"),
     (HOURLY_TABLE, "analytics/hourly"),
@@ -61,6 +62,11 @@ const LOCATIONS: [(&str, &str); 7] = [
     (CORRELATIONS_TABLE, "analytics/correlations"),
     (ANOMALY_SUMMARY_TABLE, "analytics/anomaly_summary"),
     (GPU_COMPARISON_TABLE, "analytics/gpu_comparison"),
+    (WASTE_TABLE, "analytics/waste"),
+    (ENERGY_BY_OWNER_TABLE, "analytics/energy_by_owner"),
+    (THROTTLING_TABLE, "analytics/throttling"),
+    (HEALTH_TABLE, "analytics/health"),
+    (COHORTS_TABLE, "analytics/cohorts"),
 ];
 
 /// The columns of output table `I` (of [`super::NIGHTLY_TABLES`]) without `date`: what the
@@ -84,7 +90,7 @@ fn data_schema<const I: usize>() -> SchemaRef {
 
 /// How output `table` is created: its location, columns and `date` partitioning.
 fn spec(table: &str) -> Result<TableSpec> {
-    let schemas: [fn() -> SchemaRef; 7] = [
+    let schemas: [fn() -> SchemaRef; 12] = [
         data_schema::<0>,
         data_schema::<1>,
         data_schema::<2>,
@@ -92,6 +98,11 @@ fn spec(table: &str) -> Result<TableSpec> {
         data_schema::<4>,
         data_schema::<5>,
         data_schema::<6>,
+        data_schema::<7>,
+        data_schema::<8>,
+        data_schema::<9>,
+        data_schema::<10>,
+        data_schema::<11>,
     ];
     LOCATIONS
         .iter()

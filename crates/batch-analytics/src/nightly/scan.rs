@@ -31,7 +31,7 @@ use gpustream_lake::delta::deltalake_core::DeltaTable;
 use gpustream_lake::{ANOMALIES_TABLE, Lake, SAMPLES_TABLE};
 
 use crate::error::{Error, Result};
-use crate::model::AnalysisMetric;
+use crate::model::{AnalysisMetric, HealthCounter, HealthHistory};
 use crate::tables::{
     DATE_COLUMN, HOUR_COLUMN, LakeSession, new_context, partition_columns, provider,
 };
@@ -189,6 +189,7 @@ fn metric_expr(metric: AnalysisMetric) -> String {
 const ENERGY_COLUMN: &str = "energy_mj";
 const PERF_CAP_COLUMN: &str = "perf_cap";
 const THROTTLE_COLUMN: &str = "throttle_reasons";
+const XID_COLUMN: &str = "xid";
 
 /// The query one group is read with: the analysed columns of the rows matching `filter`
 /// (a condition on partition columns), ordered so each GPU's sessions arrive in
@@ -215,6 +216,17 @@ pub fn scan_sql(table: &str, filter: &str) -> String {
     cols.push(format!(
         "CAST({} AS BIGINT) AS {THROTTLE_COLUMN}",
         usable(Metric::ThrottleReasons)
+    ));
+    for c in HealthCounter::ALL {
+        cols.push(format!(
+            "CAST({} AS DOUBLE) AS {}",
+            usable(c.source()),
+            c.column()
+        ));
+    }
+    cols.push(format!(
+        "CAST({} AS BIGINT) AS {XID_COLUMN}",
+        usable(Metric::Xid)
     ));
     format!(
         "SELECT {} FROM {table} WHERE {filter} ORDER BY host, gpu, session, event_time",
@@ -243,6 +255,10 @@ pub struct SampleBatch {
     pub perf_cap: Int64Array,
     /// NVML throttle-reason bitmask.
     pub throttle_reasons: Int64Array,
+    /// Health counters, in [`HealthCounter::ALL`] order.
+    counters: Vec<Float64Array>,
+    /// XID code.
+    pub xid: Int64Array,
 }
 
 impl SampleBatch {
@@ -260,6 +276,11 @@ impl SampleBatch {
             energy_mj: float(b, ENERGY_COLUMN)?,
             perf_cap: int(b, PERF_CAP_COLUMN)?,
             throttle_reasons: int(b, THROTTLE_COLUMN)?,
+            counters: HealthCounter::ALL
+                .iter()
+                .map(|c| float(b, c.column()))
+                .collect::<Result<_>>()?,
+            xid: int(b, XID_COLUMN)?,
         })
     }
 
@@ -272,6 +293,68 @@ impl SampleBatch {
     pub fn metric(&self, metric: AnalysisMetric) -> &Float64Array {
         &self.metrics[metric.index()]
     }
+
+    /// The usable values of a health counter.
+    pub fn counter(&self, counter: HealthCounter) -> &Float64Array {
+        &self.counters[counter.index()]
+    }
+}
+
+/// Each GPU's `health` rows of the [`HISTORY_DAYS`](crate::model::health::HISTORY_DAYS)
+/// days before `date`, summed; none when the lake has no `health` table yet. The table
+/// is read at its latest version (a range run sees the days it just wrote).
+pub async fn health_history(lake: &Lake, date: NaiveDate) -> Result<Vec<HealthHistory>> {
+    let location = super::table_location(super::HEALTH_TABLE);
+    let Some(table) = gpustream_lake::delta::open_table(lake, &location).await? else {
+        return Ok(Vec::new());
+    };
+    let ctx = new_context(lake);
+    let provider = provider(&ctx, &table)
+        .await
+        .map_err(|source| Error::Register {
+            table: location.clone(),
+            url: lake.table_url(&location),
+            source,
+        })?;
+    ctx.register_table(TableReference::bare("previous_health"), provider)
+        .map_err(Error::datafusion("registering the health table"))?;
+    let days = crate::model::health::HISTORY_DAYS;
+    let from = date - chrono::Days::new(days);
+    let sql = format!(
+        "SELECT host, gpu, CAST(count(*) AS BIGINT) AS days, \
+         CAST(sum(ecc_corrected_new) AS DOUBLE) AS corrected, \
+         CAST(sum(ecc_uncorrected_new) AS DOUBLE) AS uncorrected \
+         FROM previous_health WHERE {DATE_COLUMN} >= {} AND {DATE_COLUMN} < {} \
+         GROUP BY host, gpu ORDER BY host, gpu",
+        quoted(&from.to_string()),
+        quoted(&date.to_string())
+    );
+    let batches = ctx
+        .sql(&sql)
+        .await
+        .map_err(Error::datafusion("planning the health history query"))?
+        .collect()
+        .await
+        .map_err(Error::datafusion("reading the previous days' health"))?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let (host, gpu, n) = (utf8(b, "host")?, utf8(b, "gpu")?, int(b, "days")?);
+        let (corrected, uncorrected) = (float(b, "corrected")?, float(b, "uncorrected")?);
+        let value = |a: &Float64Array, r: usize| if a.is_null(r) { 0.0 } else { a.value(r) };
+        for r in 0..b.num_rows() {
+            if host.is_null(r) || gpu.is_null(r) {
+                continue;
+            }
+            out.push(HealthHistory {
+                host: host.value(r).to_string(),
+                gpu: gpu.value(r).to_string(),
+                days: n.value(r).max(0) as u64,
+                ecc_corrected: value(&corrected, r),
+                ecc_uncorrected: value(&uncorrected, r),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// One anomaly transition of the day, as the `anomalies` table holds it.

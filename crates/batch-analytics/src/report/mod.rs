@@ -3,9 +3,11 @@
 //!
 //! A view of the [`crate::model`] only: it knows nothing of how the day was read or
 //! where the report is written. The page and its tables are here, the SVG charts in
-//! `charts`.
+//! `charts`, the fleet page (waste, energy by owner, throttling, health cards,
+//! cohorts) in `fleet`.
 
 mod charts;
+mod fleet;
 
 use std::fmt::Write;
 
@@ -99,7 +101,7 @@ pub fn render(day: &DayResult) -> String {
         h,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>GPU fleet report {date}</title><style>{CSS}</style></head><body>\
+         <title>GPU fleet report {date}</title><style>{CSS}{fleet_css}</style></head><body>\
          <header><h1>GPU fleet report — {date} (UTC day)</h1><p>{gpus} GPU(s), {samples} samples · \
          hours of day in {tz} · idle &lt; {idle}% load, busy ≥ {busy}% · spikes: &gt; {rise} °C within {win} s</p></header><main>",
         date = day.date,
@@ -110,6 +112,7 @@ pub fn render(day: &DayResult) -> String {
         busy = o.busy_from_pct,
         rise = o.spike_rise_c,
         win = o.spike_window_s,
+        fleet_css = fleet::CSS,
     );
     if day.gpus.is_empty() {
         h.push_str("<section><p class=\"empty\">No samples for this day.</p></section></main></body></html>");
@@ -123,6 +126,7 @@ pub fn render(day: &DayResult) -> String {
     spikes(&mut h, day);
     charts::correlations(&mut h, day);
     anomalies(&mut h, day);
+    fleet::fleet(&mut h, day);
     h.push_str("</main></body></html>");
     h
 }

@@ -4,6 +4,7 @@
 mod convert;
 mod daily;
 mod fixture;
+mod fleet;
 mod maintain;
 mod nightly;
 mod real_logs;

@@ -56,6 +56,7 @@ pub async fn run(lake: &Lake, date: &str, analysis: AnalysisOptions) -> NightlyO
         csv: false,
         report: true,
         render_report: false,
+        allocations: None,
     };
     let date: NaiveDate = date.parse().expect("date");
     run_nightly(&session(lake).await, date, &options)
