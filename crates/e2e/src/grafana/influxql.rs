@@ -170,7 +170,7 @@ impl Lexed {
 }
 
 /// The variable reference at the start of `s`, and its length in chars.
-fn var_ref(s: &[char]) -> Option<(VarRef, usize)> {
+pub(super) fn var_ref(s: &[char]) -> Option<(VarRef, usize)> {
     let is_name = |c: &char| c.is_ascii_alphanumeric() || *c == '_';
     let braced = |open: &[char], close: &[char]| -> Option<(VarRef, usize)> {
         if !s.starts_with(open) {
