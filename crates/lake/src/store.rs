@@ -51,6 +51,25 @@ impl Lake {
     /// assert!(lake.table_url("samples").starts_with("file:///"));
     /// ```
     pub fn open(location: &str) -> Result<Lake> {
+        Lake::open_with_options(location, &[])
+    }
+
+    /// Like [`Lake::open`], with S3 settings that take precedence over the `AWS_*`
+    /// environment, named as object_store names them (`aws_endpoint`,
+    /// `aws_access_key_id`, `aws_secret_access_key`, `aws_region`, `aws_allow_http`, ...):
+    /// one process can then reach lakes of different endpoints or accounts. Ignored for
+    /// other schemes.
+    ///
+    /// ```
+    /// let lake = gpustream_lake::Lake::open_with_options(
+    ///     "s3://bucket/lake",
+    ///     &[("aws_endpoint", "http://127.0.0.1:9000"), ("aws_allow_http", "true")],
+    /// )
+    /// .unwrap();
+    /// assert_eq!(lake.root_url().as_str(), "s3://bucket/lake/");
+    /// assert!(gpustream_lake::Lake::open_with_options("s3://b/l", &[("no_such", "x")]).is_err());
+    /// ```
+    pub fn open_with_options(location: &str, s3_options: &[(&str, &str)]) -> Result<Lake> {
         let bad = |reason: &str| Error::LakeUrl {
             url: location.to_string(),
             reason: reason.to_string(),
@@ -63,9 +82,15 @@ impl Lake {
             if bucket.is_empty() {
                 return Err(bad("missing bucket name"));
             }
-            let store = object_store::aws::AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()?;
+            let mut builder =
+                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            for (key, value) in s3_options {
+                let key = key
+                    .parse()
+                    .map_err(|_| bad(&format!("unknown S3 option `{key}`")))?;
+                builder = builder.with_config(key, *value);
+            }
+            let store = builder.build()?;
             let prefix = prefix.trim_matches('/');
             let root_url = Url::parse(&format!(
                 "s3://{bucket}/{}",

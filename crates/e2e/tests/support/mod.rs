@@ -23,8 +23,27 @@ impl Proc {
     /// Starts the real command line on `topic`/`group`/`lake` with extra flags; anomaly
     /// and rollup topics are off unless `extra` sets them.
     pub fn start(brokers: &str, topic: &str, group: &str, lake: &str, extra: &[&str]) -> Proc {
+        Proc::start_with(brokers, topic, group, lake, extra, &[], None)
+    }
+
+    /// Like [`Proc::start`], with extra environment variables (e.g. the `AWS_*` settings
+    /// of a private S3 server) and, when `log` is given, its log (stderr) written to
+    /// that file instead of the test's stderr.
+    pub fn start_with(
+        brokers: &str,
+        topic: &str,
+        group: &str,
+        lake: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Proc {
         let port = free_port();
         let ops = format!("127.0.0.1:{port}");
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("create the log file")),
+            None => Stdio::inherit(),
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_stream-processor-under-test"))
             .args(["--brokers", brokers, "--topic", topic, "--group", group])
             .args(["--lake", lake, "--metrics-addr", &ops])
@@ -32,8 +51,9 @@ impl Proc {
             .args(["--dlq-topic", &format!("{topic}-dlq")])
             .args(extra)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start stream-processor-under-test");
         Proc {
