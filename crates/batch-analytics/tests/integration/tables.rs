@@ -82,12 +82,17 @@ async fn registers_what_exists_with_its_partition_columns() {
             "anomalies",
             "rollups_1m",
             "anomaly_summary",
+            "cohorts",
             "correlations",
             "daily_fleet",
             DAILY_GPU_TABLE,
+            "energy_by_owner",
             "gpu_comparison",
+            "health",
             "hourly",
-            "spikes"
+            "spikes",
+            "throttling",
+            "waste"
         ]
     );
     let daily = s.table(DAILY_GPU_TABLE).expect("daily_gpu");
