@@ -1,15 +1,18 @@
 //! GPU-Z log lines → samples, with every row either turned into a sample or reported.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::ops::Range;
 
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use gpustream::{Metric, Metrics, Sample, Source, event_id};
+use gpustream::{Metrics, Sample, Source, event_id};
 use serde::{Deserialize, Serialize};
 
+use crate::cells::{cell_strs, split_cells};
 use crate::columns::{Column, Header, is_header_cell};
-use crate::decode::{Encoding, decode};
+use crate::lines::MAX_LINE;
+use crate::number::parse_f64;
 
 /// Who the log belongs to: no line of a GPU-Z log names the host or the GPU.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +52,8 @@ pub enum SkipReason {
     NoHeader,
     /// The first cell is not a `YYYY-MM-DD HH:MM:SS` timestamp.
     BadTimestamp,
+    /// The line is longer than any GPU-Z line (more than [`MAX_LINE`] bytes).
+    LineTooLong,
 }
 
 impl SkipReason {
@@ -57,6 +62,7 @@ impl SkipReason {
         match self {
             SkipReason::NoHeader => "no_header",
             SkipReason::BadTimestamp => "bad_timestamp",
+            SkipReason::LineTooLong => "line_too_long",
         }
     }
 }
@@ -159,7 +165,20 @@ pub struct ParserState {
     pub last_utc: Option<DateTime<Utc>>,
 }
 
+/// What a [`LineParser`] builds for each row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Whole samples (event id, session, identity, extra columns) and issues.
+    Samples,
+    /// What a first pass needs: counts, sessions, event times and metric values; issues
+    /// are counted, not kept.
+    Scan,
+}
+
 /// Turns lines into samples one at a time (also usable on a growing file).
+///
+/// Nothing is allocated per line beyond the sample's own strings: cells are spans of
+/// the line in a reused list, and the row is built in a reused [`Sample`].
 pub struct LineParser {
     file: String,
     identity: Identity,
@@ -173,6 +192,15 @@ pub struct LineParser {
     last_utc: Option<DateTime<Utc>>,
     /// Running counts.
     pub summary: Summary,
+    mode: Mode,
+    /// Cell spans of the current line.
+    cells: Vec<Range<usize>>,
+    /// The sample of the last data row.
+    sample: Sample,
+    /// Issues found and not yet taken, oldest first.
+    issues: VecDeque<Issue>,
+    /// Issues found so far (kept or not).
+    issue_count: u64,
 }
 
 /// What one line produced.
@@ -216,32 +244,31 @@ fn parse_plain_time(b: &[u8]) -> Option<NaiveDateTime> {
     date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)
 }
 
-/// Trims a cell: GPU-Z pads with spaces, so an ASCII trim does it unless non-ASCII
-/// whitespace is left at an end.
-fn trim_cell(cell: &str) -> &str {
-    let t = cell.trim_ascii();
-    match (t.chars().next(), t.chars().next_back()) {
-        (Some(a), Some(z)) if !a.is_ascii() || !z.is_ascii() => t.trim(),
-        _ => t,
+fn empty_sample() -> Sample {
+    Sample {
+        event_id: String::new(),
+        event_time: DateTime::UNIX_EPOCH,
+        host: String::new(),
+        gpu: String::new(),
+        gpu_index: 0,
+        gpu_name: None,
+        source: Source::Gpuz,
+        session: String::new(),
+        seq: 0,
+        metrics: Metrics::default(),
+        unsupported: Vec::new(),
+        extra: BTreeMap::new(),
     }
-}
-
-fn split_cells(line: &str) -> Vec<&str> {
-    let mut cells: Vec<&str> = line.split(',').map(trim_cell).collect();
-    // Every GPU-Z line ends with a trailing comma: one empty last field.
-    if cells.len() > 1 && cells.last().is_some_and(|c| c.is_empty()) {
-        cells.pop();
-    }
-    cells
 }
 
 impl LineParser {
     /// A parser for one file.
     pub fn new(file: impl Into<String>, identity: Identity, opts: &ParseOptions) -> Self {
-        let header_cells: Option<Vec<String>> = opts
-            .fallback_header
-            .as_deref()
-            .map(|h| split_cells(h).into_iter().map(str::to_string).collect());
+        let header_cells: Option<Vec<String>> = opts.fallback_header.as_deref().map(|h| {
+            let mut spans = Vec::new();
+            split_cells(h, &mut spans);
+            spans.iter().map(|r| h[r.clone()].to_string()).collect()
+        });
         let header = header_cells.as_ref().map(|c| Header::parse(&as_strs(c)));
         LineParser {
             file: file.into(),
@@ -254,17 +281,39 @@ impl LineParser {
             seq: 0,
             last_utc: None,
             summary: Summary::default(),
+            mode: Mode::Samples,
+            cells: Vec::new(),
+            sample: empty_sample(),
+            issues: VecDeque::new(),
+            issue_count: 0,
         }
     }
 
-    fn issue(&self, line: usize, field: Option<String>, kind: IssueKind, detail: String) -> Parsed {
-        Parsed::Issue(Issue {
-            file: self.file.clone(),
-            line,
-            field,
-            kind,
-            detail,
-        })
+    /// A parser for a first pass (see [`Mode::Scan`]).
+    pub(crate) fn scanner(file: impl Into<String>, opts: &ParseOptions) -> Self {
+        let identity = Identity {
+            host: String::new(),
+            gpu: String::new(),
+            gpu_index: 0,
+            gpu_name: None,
+        };
+        LineParser {
+            mode: Mode::Scan,
+            ..LineParser::new(file, identity, opts)
+        }
+    }
+
+    fn issue(&mut self, line: usize, field: Option<String>, kind: IssueKind, detail: String) {
+        self.issue_count += 1;
+        if self.mode == Mode::Samples {
+            self.issues.push_back(Issue {
+                file: self.file.clone(),
+                line,
+                field,
+                kind,
+                detail,
+            });
+        }
     }
 
     /// Where the parser stands: enough to carry on with the next line after a restart.
@@ -293,42 +342,96 @@ impl LineParser {
 
     /// Parses one line (without its line terminator; a trailing `\r` is tolerated).
     pub fn feed(&mut self, line_no: usize, line: &str, out: &mut Vec<Parsed>) {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.trim().is_empty() {
-            return;
+        let produced = self.line(line_no, line);
+        out.extend(self.issues.drain(..).map(Parsed::Issue));
+        if produced {
+            out.push(Parsed::Sample(
+                Box::new(self.sample.clone()),
+                self.session_ordinal,
+            ));
         }
-        let cells = split_cells(line);
-        if is_header_cell(cells[0]) {
-            // A data row may be glued after a header (after a NUL hole): split at the
-            // first cell that is a timestamp.
-            let glued = cells
-                .iter()
-                .skip(1)
-                .position(|c| parse_time(c).is_some())
-                .map(|p| p + 1);
-            let header_cells: Vec<&str> = match glued {
-                Some(j) => cells[..j]
-                    .iter()
-                    .copied()
-                    .filter(|c| !c.is_empty())
-                    .collect(),
-                None => cells.clone(),
-            };
-            self.header = Some(Header::parse(&header_cells));
-            self.header_cells = Some(header_cells.iter().map(|c| c.to_string()).collect());
-            // Wrapping: a restored state (a follow-mode state file) may hold any value.
-            self.session_ordinal = self.session_ordinal.wrapping_add(1);
-            self.session = None;
-            self.summary.headers += 1;
-            if let Some(j) = glued {
-                self.data_row(line_no, &cells[j..], out);
-            }
-            return;
-        }
-        self.data_row(line_no, &cells, out);
     }
 
-    fn data_row(&mut self, line_no: usize, cells: &[&str], out: &mut Vec<Parsed>) {
+    /// The 1-based ordinal of the session in force (0 before the first header).
+    pub(crate) fn session_ordinal(&self) -> u32 {
+        self.session_ordinal
+    }
+
+    /// The sample of the last data row [`line`](Self::line) accepted.
+    pub(crate) fn sample_mut(&mut self) -> &mut Sample {
+        &mut self.sample
+    }
+
+    /// The oldest issue not yet taken.
+    pub(crate) fn take_issue(&mut self) -> Option<Issue> {
+        self.issues.pop_front()
+    }
+
+    /// Issues found so far, including those a first pass does not keep.
+    pub(crate) fn issue_count(&self) -> u64 {
+        self.issue_count
+    }
+
+    /// Parses one line; returns whether it produced a sample (then in
+    /// [`sample_mut`](Self::sample_mut)). Issues queue up for
+    /// [`take_issue`](Self::take_issue).
+    pub(crate) fn line(&mut self, line_no: usize, line: &str) -> bool {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            return false;
+        }
+        let mut cells = std::mem::take(&mut self.cells);
+        split_cells(line, &mut cells);
+        let produced = self.parse_cells(line_no, line, &cells);
+        self.cells = cells;
+        produced
+    }
+
+    /// Counts a line too long to be a GPU-Z line as a skipped row.
+    pub(crate) fn too_long(&mut self, line_no: usize, len: u64) {
+        self.summary.data_rows += 1;
+        self.seq = self.seq.wrapping_add(1);
+        self.skip(
+            line_no,
+            SkipReason::LineTooLong,
+            format!("the line has {len} bytes, more than the {MAX_LINE} a GPU-Z line can have"),
+        );
+    }
+
+    fn parse_cells(&mut self, line_no: usize, line: &str, cells: &[Range<usize>]) -> bool {
+        let Some(first) = cells.first() else {
+            return false;
+        };
+        if !is_header_cell(&line[first.clone()]) {
+            return self.data_row(line_no, line, cells);
+        }
+        // A data row may be glued after a header (after a NUL hole): split at the
+        // first cell that is a timestamp.
+        let glued = cells
+            .iter()
+            .skip(1)
+            .position(|c| parse_time(&line[c.clone()]).is_some())
+            .map(|p| p + 1);
+        let header_cells: Vec<&str> = match glued {
+            Some(j) => cell_strs(line, &cells[..j])
+                .into_iter()
+                .filter(|c| !c.is_empty())
+                .collect(),
+            None => cell_strs(line, cells),
+        };
+        self.header = Some(Header::parse(&header_cells));
+        self.header_cells = Some(header_cells.iter().map(|c| c.to_string()).collect());
+        // Wrapping: a restored state (a follow-mode state file) may hold any value.
+        self.session_ordinal = self.session_ordinal.wrapping_add(1);
+        self.session = None;
+        self.summary.headers += 1;
+        match glued {
+            Some(j) => self.data_row(line_no, line, &cells[j..]),
+            None => false,
+        }
+    }
+
+    fn data_row(&mut self, line_no: usize, line: &str, cells: &[Range<usize>]) -> bool {
         self.summary.data_rows += 1;
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
@@ -337,74 +440,76 @@ impl LineParser {
                 line_no,
                 SkipReason::NoHeader,
                 "data row before any header line (the file has no header; pass --header)".into(),
-                out,
             );
-            return;
+            return false;
         };
-        let result = self.row_with_header(line_no, cells, &header, seq, out);
+        let produced = self.row_with_header(line_no, line, cells, &header, seq);
         self.header = Some(header);
-        if let Some(sample) = result {
+        if produced {
             self.summary.samples += 1;
-            out.push(Parsed::Sample(Box::new(sample), self.session_ordinal));
         }
+        produced
     }
 
-    fn skip(&mut self, line_no: usize, reason: SkipReason, detail: String, out: &mut Vec<Parsed>) {
+    fn skip(&mut self, line_no: usize, reason: SkipReason, detail: String) {
         *self.summary.skipped.entry(reason.as_str()).or_default() += 1;
-        out.push(self.issue(line_no, None, IssueKind::RowSkipped(reason), detail));
+        self.issue(line_no, None, IssueKind::RowSkipped(reason), detail);
     }
 
     fn row_with_header(
         &mut self,
         line_no: usize,
-        cells: &[&str],
+        line: &str,
+        cells: &[Range<usize>],
         header: &Header,
         seq: u64,
-        out: &mut Vec<Parsed>,
-    ) -> Option<Sample> {
-        let Some(local) = parse_time(cells[0]) else {
-            let shown: String = cells[0].chars().take(40).collect();
+    ) -> bool {
+        let cell = |i: usize| cells.get(i).map(|r| &line[r.clone()]);
+        let first = cell(0).unwrap_or_default();
+        let Some(local) = parse_time(first) else {
+            let shown: String = first.chars().take(40).collect();
             self.skip(
                 line_no,
                 SkipReason::BadTimestamp,
                 format!("`{shown}` is not a YYYY-MM-DD HH:MM:SS timestamp"),
-                out,
             );
-            return None;
+            return false;
         };
-        let event_time = self.resolve_local(line_no, local, out);
+        let event_time = self.resolve_local(line_no, local);
         self.last_utc = Some(event_time);
-        let session = self
-            .session
-            .get_or_insert_with(|| {
-                format!("{}-{}", local.format("%Y%m%dT%H%M%S"), self.session_ordinal)
-            })
-            .clone();
+        let build = self.mode == Mode::Samples;
+        if build && self.session.is_none() {
+            self.session = Some(format!(
+                "{}-{}",
+                local.format("%Y%m%dT%H%M%S"),
+                self.session_ordinal
+            ));
+        }
 
-        let mut metrics = Metrics::default();
-        let mut extra = BTreeMap::new();
+        self.sample.metrics = Metrics::default();
+        self.sample.extra.clear();
         for (i, col) in header.columns.iter().enumerate().skip(1) {
-            let Some(cell) = cells.get(i) else { break };
-            if cell.is_empty() || *cell == "-" {
+            let Some(text) = cell(i) else { break };
+            if text.is_empty() || text == "-" {
                 continue;
             }
-            match cell.parse::<f64>() {
-                Ok(v) if v.is_finite() => match col {
-                    Column::Metric(m) => metrics.set(*m, v),
-                    Column::Extra(name) => {
-                        extra.insert(name.clone(), v);
+            match parse_f64(text) {
+                Some(v) if v.is_finite() => match col {
+                    Column::Metric(m) => self.sample.metrics.set(*m, v),
+                    Column::Extra(name) if build => {
+                        self.sample.extra.insert(name.clone(), v);
                     }
-                    Column::Date => {}
+                    Column::Extra(_) | Column::Date => {}
                 },
                 _ => {
                     self.summary.field_issues += 1;
-                    let shown: String = cell.chars().take(40).collect();
-                    out.push(self.issue(
+                    let shown: String = text.chars().take(40).collect();
+                    self.issue(
                         line_no,
                         Some(header.labels[i].clone()),
                         IssueKind::InvalidValue,
                         format!("`{shown}`"),
-                    ));
+                    );
                 }
             }
         }
@@ -418,13 +523,17 @@ impl LineParser {
                 )
             } else {
                 // Keep numeric surplus cells rather than lose them.
-                for (i, cell) in cells.iter().enumerate().skip(header.columns.len()) {
-                    // Finite only, as in named columns: `inf` and `NaN` parse as numbers,
-                    // but the wire format has no place for them.
-                    if let Ok(v) = cell.parse::<f64>()
-                        && v.is_finite()
-                    {
-                        extra.insert(format!("unnamed column {}", i + 1), v);
+                if build {
+                    for i in header.columns.len()..cells.len() {
+                        // Finite only, as in named columns: `inf` and `NaN` parse as numbers,
+                        // but the wire format has no place for them.
+                        if let Some(v) = cell(i).and_then(parse_f64)
+                            && v.is_finite()
+                        {
+                            self.sample
+                                .extra
+                                .insert(format!("unnamed column {}", i + 1), v);
+                        }
                     }
                 }
                 format!(
@@ -433,33 +542,30 @@ impl LineParser {
                     header.columns.len()
                 )
             };
-            out.push(self.issue(line_no, None, IssueKind::CellCount, detail));
+            self.issue(line_no, None, IssueKind::CellCount, detail);
         }
-        let id = &self.identity;
-        Some(Sample {
-            event_id: event_id(Source::Gpuz, &id.host, &id.gpu, &session, seq),
-            event_time,
-            host: id.host.clone(),
-            gpu: id.gpu.clone(),
-            gpu_index: id.gpu_index,
-            gpu_name: id.gpu_name.clone(),
-            source: Source::Gpuz,
-            session,
-            seq,
-            metrics,
-            unsupported: Vec::new(),
-            extra,
-        })
+        let s = &mut self.sample;
+        s.event_time = event_time;
+        s.seq = seq;
+        if build {
+            let id = &self.identity;
+            let session = self.session.as_deref().unwrap_or_default();
+            s.event_id = event_id(Source::Gpuz, &id.host, &id.gpu, session, seq);
+            s.host.clone_from(&id.host);
+            s.gpu.clone_from(&id.gpu);
+            s.gpu_index = id.gpu_index;
+            s.gpu_name.clone_from(&id.gpu_name);
+            s.source = Source::Gpuz;
+            s.session.clear();
+            s.session.push_str(session);
+            s.unsupported.clear();
+        }
+        true
     }
 
     /// Local wall-clock → UTC. In a DST fall-back the repeated hour is resolved so time
     /// keeps moving forward: the earlier offset first, the later once the clock went back.
-    fn resolve_local(
-        &mut self,
-        line_no: usize,
-        local: NaiveDateTime,
-        out: &mut Vec<Parsed>,
-    ) -> DateTime<Utc> {
+    fn resolve_local(&mut self, line_no: usize, local: NaiveDateTime) -> DateTime<Utc> {
         match self.timezone.from_local_datetime(&local) {
             LocalResult::Single(t) => t.with_timezone(&Utc),
             LocalResult::Ambiguous(early, late) => {
@@ -478,7 +584,11 @@ impl LineParser {
                     .earliest()
                     .map(|t| t.naive_utc() - before)
                     .unwrap_or_default();
-                out.push(self.issue(line_no, None, IssueKind::NonexistentLocalTime, format!("local time {local} does not exist in {}; read with the offset before the change", self.timezone)));
+                let detail = format!(
+                    "local time {local} does not exist in {}; read with the offset before the change",
+                    self.timezone
+                );
+                self.issue(line_no, None, IssueKind::NonexistentLocalTime, detail);
                 Utc.from_utc_datetime(&(local + offset_utc))
             }
         }
@@ -488,6 +598,7 @@ impl LineParser {
 #[cfg(test)]
 mod fast_path_tests {
     use super::*;
+    use crate::reader::parse_log;
 
     #[test]
     fn plain_time_matches_chrono() {
@@ -563,161 +674,5 @@ mod fast_path_tests {
             .collect();
         assert_eq!(seqs, [u64::MAX, 0]);
         assert_eq!(p.state().session_ordinal, 0);
-    }
-
-    #[test]
-    fn cells_trim_like_str_trim() {
-        for cell in [
-            "  12.5  ",
-            "\t7\r",
-            "\u{a0}3\u{a0}",
-            " \u{2003}x ",
-            "",
-            "  ",
-            "°C ",
-        ] {
-            assert_eq!(trim_cell(cell), cell.trim(), "{cell:?}");
-        }
-    }
-}
-
-/// A fully parsed log.
-#[derive(Debug)]
-pub struct ParsedLog {
-    /// Samples in file order.
-    pub samples: Vec<Sample>,
-    /// Every problem found, in file order.
-    pub issues: Vec<Issue>,
-    /// Counts.
-    pub summary: Summary,
-    /// Encoding the file was read with.
-    pub encoding: Encoding,
-}
-
-/// Parses a whole log held in memory.
-///
-/// Besides [`LineParser`], this marks sensors that read exactly 0 for a whole session as
-/// unsupported (fan RPM on cards without a tachometer, VRM temperatures on AMD boards).
-pub fn parse_log(file: &str, bytes: &[u8], identity: &Identity, opts: &ParseOptions) -> ParsedLog {
-    let (text, encoding) = decode(bytes);
-    let mut parser = LineParser::new(file, identity.clone(), opts);
-    let mut out = Vec::new();
-    for (i, line) in text.split('\n').enumerate() {
-        parser.feed(i + 1, line, &mut out);
-    }
-    let mut samples = Vec::with_capacity(out.len());
-    let mut sessions = Vec::with_capacity(out.len());
-    let mut issues = Vec::new();
-    for p in out {
-        match p {
-            Parsed::Sample(s, ordinal) => {
-                samples.push(*s);
-                sessions.push(ordinal);
-            }
-            Parsed::Issue(i) => issues.push(i),
-        }
-    }
-    mark_unsupported(&mut samples, &sessions);
-    ParsedLog {
-        samples,
-        issues,
-        summary: parser.summary,
-        encoding,
-    }
-}
-
-/// Metrics for which a reading of exactly 0 for a whole session cannot be real.
-fn zero_means_unsupported(m: Metric) -> bool {
-    use Metric::*;
-    matches!(
-        m,
-        CoreClock
-            | MemoryClock
-            | SmClock
-            | GpuTemp
-            | HotSpotTemp
-            | MemoryTemp
-            | CpuTemp
-            | VrmTemp
-            | Mem1VrmTemp
-            | Mem2VrmTemp
-            | CoreVoltage
-            | MemoryVoltage
-            | BoardPower
-            | ChipPower
-            | PcieSlotVoltage
-            | Pin6_1Voltage
-            | Pin6_2Voltage
-            | Pin8_1Voltage
-            | Pin8_2Voltage
-            | Pin8_3Voltage
-            | PwrSrcVoltage
-            | FanRpm
-            | Fan2Rpm
-            | PowerTdp
-    )
-}
-
-fn mark_unsupported(samples: &mut [Sample], sessions: &[u32]) {
-    let mut start = 0;
-    while start < samples.len() {
-        let ordinal = sessions[start];
-        let end = start
-            + sessions[start..]
-                .iter()
-                .take_while(|o| **o == ordinal)
-                .count();
-        let block = &mut samples[start..end];
-        let all_zero = |m: Metric| {
-            let mut any = false;
-            for s in block.iter() {
-                match s.metrics.get(m) {
-                    Some(v) if v != 0.0 => return false,
-                    Some(_) => any = true,
-                    None => {}
-                }
-            }
-            any
-        };
-        let some_nonzero = |m: Metric| {
-            block
-                .iter()
-                .any(|s| s.metrics.get(m).is_some_and(|v| v != 0.0))
-        };
-        let mut unsupported = Vec::new();
-        for &m in Metric::ALL {
-            if !zero_means_unsupported(m) || !all_zero(m) {
-                continue;
-            }
-            let keep_as_real = match m {
-                // A stopped fan reads 0 % and 0 RPM: only a spinning fan with 0 RPM is a dead sensor.
-                Metric::FanRpm => {
-                    !some_nonzero(Metric::FanPct)
-                        && block
-                            .iter()
-                            .any(|s| s.metrics.get(Metric::FanPct).is_some())
-                }
-                Metric::Fan2Rpm => {
-                    !some_nonzero(Metric::Fan2Pct)
-                        && block
-                            .iter()
-                            .any(|s| s.metrics.get(Metric::Fan2Pct).is_some())
-                }
-                // 0 % TDP is only implausible while the card draws power.
-                Metric::PowerTdp => {
-                    !(some_nonzero(Metric::BoardPower) || some_nonzero(Metric::ChipPower))
-                }
-                _ => false,
-            };
-            if !keep_as_real {
-                unsupported.push(m);
-            }
-        }
-        if !unsupported.is_empty() {
-            for s in block.iter_mut() {
-                s.unsupported.clone_from(&unsupported);
-            }
-        }
-        start = end;
     }
 }

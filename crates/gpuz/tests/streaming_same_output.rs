@@ -16,10 +16,11 @@
 //! of output).
 
 use std::fmt::Write as _;
+use std::io::Read;
 
 use gpustream::Sample;
 use gpustream_test_kit::data::shared_logs;
-use gpuz::{Identity, Issue, ParseOptions, ParsedLog};
+use gpuz::{Event, Identity, Issue, LogReader, LogScan, ParseOptions, ParsedLog};
 
 const EXPECTED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -389,16 +390,84 @@ fn hand_made() -> Vec<Case> {
 
 // ---- the path under test -----------------------------------------------------------
 
+/// Hands out at most `n` bytes per read, as a slow pipe would.
+struct Trickle<'a>(&'a [u8], usize);
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.len().min(self.1).min(out.len());
+        out[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+/// Both passes over `src`, everything collected, checked against what the first pass
+/// announced.
+fn stream<R: Read>(c: &Case, scan: &LogScan, src: R, capacity: usize) -> ParsedLog {
+    let mut reader =
+        LogReader::with_buffer("case.txt", src, &identity(), &c.opts, Some(scan), capacity);
+    let mut samples = Vec::new();
+    let mut issues = Vec::new();
+    while let Some(event) = reader.next_event().expect("read") {
+        match event {
+            Event::Sample(s) => samples.push(s.clone()),
+            Event::Issue(i) => issues.push(i),
+        }
+    }
+    assert_eq!(
+        reader.summary(),
+        &scan.summary,
+        "{}: first pass counts",
+        c.label
+    );
+    assert_eq!(
+        issues.len() as u64,
+        scan.issues,
+        "{}: first pass issues",
+        c.label
+    );
+    ParsedLog {
+        samples,
+        issues,
+        summary: reader.summary().clone(),
+        encoding: reader.encoding().expect("known at the end"),
+    }
+}
+
+/// The case read in every way the streaming reader offers: from memory with
+/// [`gpuz::parse_log`], from its file, and through buffers of several sizes, fed a few
+/// bytes per read.
 fn read_case(c: &Case) -> Vec<(String, ParsedLog)> {
     let mut out = vec![(
-        c.label.clone(),
+        "parse_log".to_string(),
         gpuz::parse_log("case.txt", &c.bytes, &identity(), &c.opts),
     )];
     if let Some(path) = &c.path {
-        let bytes = std::fs::read(path).expect("read");
+        let open = || std::fs::File::open(path).expect("open");
+        let scan = gpuz::scan("case.txt", open(), &c.opts).expect("scan");
         out.push((
-            "from the file".into(),
-            gpuz::parse_log("case.txt", &bytes, &identity(), &c.opts),
+            "from the file".to_string(),
+            stream(c, &scan, open(), gpuz::lines::DEFAULT_BUFFER),
+        ));
+    }
+    let small = c.bytes.len() <= 64 * 1024;
+    let ways: &[(usize, usize)] = if small {
+        &[(64, usize::MAX), (65, 7), (100, 1), (4096, 33)]
+    } else {
+        &[(101, usize::MAX), (4096, 1000)]
+    };
+    for &(capacity, step) in ways {
+        let scan = gpuz::reader::scan_with_buffer(
+            "case.txt",
+            std::io::Cursor::new(&c.bytes),
+            &c.opts,
+            capacity,
+        )
+        .expect("scan");
+        out.push((
+            format!("buffer {capacity}, reads of {step}"),
+            stream(c, &scan, Trickle(&c.bytes, step), capacity),
         ));
     }
     out
