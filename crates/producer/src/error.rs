@@ -17,6 +17,10 @@ pub enum Error {
         /// What failed.
         source: std::io::Error,
     },
+    /// A GPU-Z log could not be read (its content's problems are reported as issues,
+    /// not errors).
+    #[error(transparent)]
+    Log(#[from] gpuz::Error),
     /// Invalid options.
     #[error("{0}")]
     Invalid(String),

@@ -1,5 +1,11 @@
 //! `producer replay`: GPU-Z logs → samples → sink, paced, with progress and a summary.
+//!
+//! Each log is read twice, streaming, never whole: a first pass ([`gpuz::scan`]) finds
+//! the counts, the time range and the sensors each session has unsupported; the second
+//! ([`gpuz::LogReader`]) sends the samples as they are read. Memory stays the same for a
+//! log of any size.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::pacing::Pacer;
 use crate::progress::Progress;
 use crate::sink::{DeliveryTotals, SampleSink};
-use gpuz::{Identity, ParseOptions, Summary, parse_log};
+use gpuz::{Event, Identity, LogReader, LogScan, ParseOptions, Summary};
 
 /// One log and who it belongs to.
 #[derive(Debug, Clone)]
@@ -88,11 +94,17 @@ impl std::fmt::Display for ReplayReport {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::File {
+fn open(path: &Path) -> Result<File> {
+    File::open(path).map_err(|source| Error::File {
         path: path.display().to_string(),
         source,
     })
+}
+
+/// The first pass over one input.
+fn scan(input: &LogInput, opts: &ReplayOptions) -> Result<LogScan> {
+    let name = input.path.display().to_string();
+    Ok(gpuz::scan(&name, open(&input.path)?, &opts.parse)?)
 }
 
 /// How often to go over the inputs and where their times land.
@@ -134,23 +146,12 @@ pub fn shift_sample(s: &mut Sample, shift: TimeDelta) {
     s.event_id = event_id(s.source, &s.host, &s.gpu, &s.session, s.seq);
 }
 
-/// Earliest and latest event time over all inputs (one parse of each).
-fn time_range(
-    inputs: &[LogInput],
-    opts: &ReplayOptions,
-) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>> {
-    let mut range: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
-    for input in inputs {
-        let name = input.path.display().to_string();
-        let log = parse_log(&name, &read(&input.path)?, &input.identity, &opts.parse);
-        for s in &log.samples {
-            range = Some(match range {
-                None => (s.event_time, s.event_time),
-                Some((a, b)) => (a.min(s.event_time), b.max(s.event_time)),
-            });
-        }
-    }
-    Ok(range)
+/// Earliest and latest event time over all inputs.
+fn time_range(scans: &[LogScan]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    scans
+        .iter()
+        .filter_map(|s| s.time_range)
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
 }
 
 /// Replays logs one after another into `sink`, once, at their own times.
@@ -181,18 +182,23 @@ pub fn replay_passes(
     let mut report = ReplayReport::default();
     let mut pacer = Pacer::new(opts.speed, opts.max_session_gap);
     let shifting = passes.count != Some(1) || passes.rebase_to.is_some();
-    let range = if shifting {
-        time_range(inputs, opts)?
+    // Shifting needs the time range of all inputs before the first sample goes out.
+    let mut first_scans = if shifting {
+        inputs
+            .iter()
+            .map(|i| scan(i, opts))
+            .collect::<Result<Vec<_>>>()?
     } else {
-        None
+        Vec::new()
     };
-    let (base_shift, period) = match range {
+    let (base_shift, period) = match time_range(&first_scans) {
         Some((first, last)) => (
             passes.rebase_to.map_or(TimeDelta::zero(), |to| to - first),
             last - first + TimeDelta::seconds(1),
         ),
         None => (TimeDelta::zero(), TimeDelta::zero()),
     };
+    first_scans.reverse();
     let mut pass = 0u64;
     'passes: while passes.count.is_none_or(|n| pass < n) {
         let shift = i32::try_from(pass)
@@ -207,27 +213,40 @@ pub fn replay_passes(
         report.passes += 1;
         for input in inputs {
             let name = input.path.display().to_string();
-            let bytes = read(&input.path)?;
-            let log = parse_log(&name, &bytes, &input.identity, &opts.parse);
+            // Every pass reads the file again, as it is now.
+            let found = match first_scans.pop() {
+                Some(found) => found,
+                None => scan(input, opts)?,
+            };
             if pass == 0 {
-                tracing::info!(file = %name, encoding = ?log.encoding, rows = log.summary.data_rows, samples = log.samples.len(), sessions = log.summary.headers, "parsed log");
-                for (i, issue) in log.issues.iter().enumerate() {
-                    if i < opts.max_issues_logged {
-                        tracing::warn!("{issue}");
-                    } else {
-                        tracing::warn!(file = %name, more = log.issues.len() - i, "further issues not shown");
-                        break;
-                    }
-                }
+                tracing::info!(file = %name, encoding = ?found.encoding, rows = found.summary.data_rows, samples = found.summary.samples, sessions = found.summary.headers, "parsed log");
             }
-            report.rows.merge(&log.summary);
-            let mut progress = Progress::new(&name, log.samples.len() as u64);
-            for mut sample in log.samples {
+            report.rows.merge(&found.summary);
+            let mut progress = Progress::new(&name, found.summary.samples);
+            let mut reader = LogReader::new(
+                &name,
+                open(&input.path)?,
+                &input.identity,
+                &opts.parse,
+                Some(&found),
+            );
+            let mut issues = 0u64;
+            while let Some(event) = reader.next_event()? {
+                let sample = match event {
+                    Event::Sample(sample) => sample,
+                    Event::Issue(issue) => {
+                        if pass == 0 && issues < opts.max_issues_logged as u64 {
+                            tracing::warn!("{issue}");
+                        }
+                        issues += 1;
+                        continue;
+                    }
+                };
                 if stop.load(Ordering::Relaxed) {
                     report.interrupted = true;
                     break 'passes;
                 }
-                shift_sample(&mut sample, shift);
+                shift_sample(sample, shift);
                 if let Some(due) = pacer.due(sample.event_time, &sample.session) {
                     // Sleep in short steps so Ctrl-C is honoured within ~100 ms.
                     while let Some(left) = due.checked_duration_since(Instant::now()) {
@@ -238,9 +257,12 @@ pub fn replay_passes(
                         std::thread::sleep(left.min(Duration::from_millis(100)));
                     }
                 }
-                sink.send(&sample)?;
+                sink.send(sample)?;
                 report.sent += 1;
                 progress.inc();
+            }
+            if pass == 0 && issues > opts.max_issues_logged as u64 {
+                tracing::warn!(file = %name, more = issues - opts.max_issues_logged as u64, "further issues not shown");
             }
             progress.finish();
         }

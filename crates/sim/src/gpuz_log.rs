@@ -150,20 +150,38 @@ pub fn write_gpuz_log(
     sessions: u32,
     rows_per_session: u32,
 ) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_gpuz_log_to(&mut out, seed, start, sessions, rows_per_session);
+    out
+}
+
+/// [`write_gpuz_log`] into a writer, a line at a time: a log of any size in a few
+/// kilobytes of memory.
+pub fn write_gpuz_log_to<W: std::io::Write>(
+    out: &mut W,
+    seed: u64,
+    start: NaiveDateTime,
+    sessions: u32,
+    rows_per_session: u32,
+) -> std::io::Result<()> {
     let mut model = GpuModel::new(seed);
     let mut rng = Rng::new(seed.wrapping_add(1));
     let mut text = String::new();
+    let mut bytes = Vec::new();
     let mut t = start;
     for session in 0..sessions {
         if session > 0 {
             // A pause between sessions, as when GPU-Z is closed and reopened.
             t += ChronoDuration::seconds(rng.range(600.0, 7200.0) as i64);
         }
+        text.clear();
         text.push_str(&format!("{:^19} ,", "Date"));
         for c in GPUZ_COLUMNS {
             text.push_str(&format!(" {c} ,"));
         }
         text.push_str("\r\n");
+        write_latin1(out, &text, &mut bytes)?;
         for _ in 0..rows_per_session {
             let r = model.step(1.0);
             let dropout = rng.unit() < 0.002;
@@ -181,6 +199,7 @@ pub fn write_gpuz_log(
                 format!("{}", r.perf_cap),
                 format!("{:.1}", r.cpu_temp),
             ];
+            text.clear();
             text.push_str(&format!("{} ,", t.format("%Y-%m-%d %H:%M:%S")));
             for (i, (cell, col)) in cells.iter().zip(GPUZ_COLUMNS).enumerate() {
                 // A one-sample sensor dropout, as GPU-Z writes it: `-` in a group of cells.
@@ -191,14 +210,26 @@ pub fn write_gpuz_log(
                 ));
             }
             text.push_str("\r\n");
+            write_latin1(out, &text, &mut bytes)?;
             // Occasional repeated second (GPU-Z timestamp truncation jitter).
             if rng.unit() > 0.01 {
                 t += ChronoDuration::seconds(1);
             }
         }
     }
-    // GPU-Z writes Windows-1252: every char here is below U+0100.
-    text.chars()
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect()
+    Ok(())
+}
+
+/// GPU-Z writes Windows-1252: every char here is below U+0100.
+fn write_latin1<W: std::io::Write>(
+    out: &mut W,
+    text: &str,
+    bytes: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    bytes.clear();
+    bytes.extend(
+        text.chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')),
+    );
+    out.write_all(bytes)
 }

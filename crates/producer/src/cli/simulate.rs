@@ -329,12 +329,21 @@ fn write_gpuz(settings: &SimulateSettings, path: &std::path::Path) -> Result<()>
         .map_err(|_| Error::Invalid(format!("--start `{start}` is not YYYY-MM-DD HH:MM:SS")))?;
     let rows = u32::try_from(settings.samples.unwrap_or(900))
         .map_err(|_| Error::Invalid("--samples is too large for a GPU-Z log".into()))?;
-    let bytes =
-        gpustream_sim::gpuz_log::write_gpuz_log(settings.seed, start, settings.sessions, rows);
-    std::fs::write(path, &bytes).map_err(|source| Error::File {
+    let file_err = |source| Error::File {
         path: path.display().to_string(),
         source,
-    })?;
+    };
+    // Written a line at a time: a log of many gigabytes needs no more memory than a small one.
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(file_err)?);
+    gpustream_sim::gpuz_log::write_gpuz_log_to(
+        &mut out,
+        settings.seed,
+        start,
+        settings.sessions,
+        rows,
+    )
+    .and_then(|()| out.flush())
+    .map_err(file_err)?;
     println!(
         "wrote {} ({} sessions x {} rows, seed {})",
         path.display(),
