@@ -283,9 +283,9 @@ impl KafkaSink {
 
 impl SampleSink for KafkaSink {
     fn send(&mut self, sample: &Sample) -> Result<()> {
+        // The wire encoder writes serde_json's bytes straight into the reused buffer.
         self.buf.clear();
-        serde_json::to_writer(&mut self.buf, &WireRef(sample))
-            .map_err(|e| Error::Encode(e.to_string()))?;
+        gpustream::wire::encode_into(sample, &mut self.buf);
         let key = sample.key();
         if let Some(o) = &self.counters.observer {
             o.sent();
@@ -308,15 +308,6 @@ impl SampleSink for KafkaSink {
             .flush(timeout)
             .map_err(|e| Error::Kafka(format!("flush: {e}")))?;
         Ok(self.totals())
-    }
-}
-
-/// Serialises through the shared wire format without copying the sample.
-struct WireRef<'a>(&'a Sample);
-
-impl serde::Serialize for WireRef<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        gpustream::wire::WireSample::from(self.0).serialize(s)
     }
 }
 
