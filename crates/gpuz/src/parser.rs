@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::ops::Range;
 
-use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use gpustream::{Metrics, Sample, Source, event_id};
 use serde::{Deserialize, Serialize};
@@ -220,9 +220,12 @@ fn parse_time(cell: &str) -> Option<NaiveDateTime> {
     if let Some(t) = parse_plain_time(cell.as_bytes()) {
         return Some(t);
     }
+    // chrono's `%Y` also reads signed years of any length, which the wire format (RFC
+    // 3339: four digits) cannot carry: found by the gpuz_parse fuzzer (`-0025-...`).
     TIME_FORMATS
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(cell, f).ok())
+        .filter(|t| (0..=9999).contains(&t.year()))
 }
 
 fn parse_plain_time(b: &[u8]) -> Option<NaiveDateTime> {
@@ -623,6 +626,14 @@ mod fast_path_tests {
             assert_eq!(parse_plain_time(bad.as_bytes()), None, "{bad}");
         }
         assert!(parse_time("2023-01-01 00:00:00.250").is_some());
+        // Found by fuzzing (gpuz_parse): signed years became samples the wire refuses.
+        for far in [
+            "-0025-03-14 09:00:10",
+            "+12025-03-14 09:00:10",
+            "-0001-01-01 00:00:00.5",
+        ] {
+            assert_eq!(parse_time(far), None, "{far}");
+        }
     }
 
     fn identity() -> Identity {

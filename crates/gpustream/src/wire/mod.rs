@@ -227,9 +227,9 @@ mod tests {
     fn refuses_event_times_rfc_3339_cannot_write() {
         for time in [
             "+10000-01-01T00:00:00Z",
-            "+262143-12-31T23:59:59Z",
+            "+262142-12-31T23:59:30Z",
             "-0001-01-01T00:00:00Z",
-            "-262143-01-01T00:00:00Z",
+            "-200000-06-01T00:00:00Z",
         ] {
             let json = GOOD.replace("2025-03-14T09:00:00Z", time);
             let fast = decode_sample(json.as_bytes()).expect_err(time).to_string();

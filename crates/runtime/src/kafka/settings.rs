@@ -84,6 +84,8 @@ impl KafkaSettings {
             brokers: default_brokers.to_string(),
             ..Default::default()
         };
+        // Where the brokers were set in the file, for an error about them.
+        let mut from_file = None;
         if let Some(f) = file {
             let mut flat = BTreeMap::new();
             flatten("", &f.section("kafka"), &mut flat);
@@ -96,6 +98,7 @@ impl KafkaSettings {
                 }
                 if key == "brokers" || key == "bootstrap.servers" {
                     s.brokers = value;
+                    from_file = Some(f.location_of(&key_path(&key)));
                 } else {
                     s.properties.insert(key, value);
                 }
@@ -117,12 +120,23 @@ impl KafkaSettings {
             }
             if key == "bootstrap.servers" {
                 s.brokers = value.to_string();
+                from_file = None;
             } else {
                 s.properties.insert(key.to_string(), value.to_string());
             }
         }
         if let Some(b) = brokers_flag {
             s.brokers = b.to_string();
+            from_file = None;
+        }
+        if s.brokers.trim().is_empty()
+            && let Some(location) = from_file
+        {
+            // Found by fuzzing (config_toml): the error did not name the file.
+            return Err(Error::ConfigFile {
+                location,
+                message: "[kafka] `brokers` is empty: give HOST:PORT[,HOST:PORT...]".into(),
+            });
         }
         if s.brokers.trim().is_empty() {
             return Err(Error::Setting {
@@ -265,6 +279,19 @@ mod tests {
 
     fn file(text: &str) -> ConfigFile {
         ConfigFile::parse("/etc/g.toml", text).expect("valid toml")
+    }
+
+    /// Found by fuzzing (config_toml): empty brokers in the file gave an error that did
+    /// not name the file.
+    #[test]
+    fn empty_brokers_in_the_file_name_the_file_and_line() {
+        let f = file("[kafka]\nclient.id = \"x\"\nbrokers = \" \"\n");
+        let err = KafkaSettings::load(Some(&f), None, &[], "127.0.0.1:9092")
+            .expect_err("empty brokers")
+            .to_string();
+        assert!(err.starts_with("/etc/g.toml:3: "), "{err}");
+        let s = KafkaSettings::load(Some(&f), Some("b:2"), &[], "x").expect("a flag wins");
+        assert_eq!(s.brokers, "b:2");
     }
 
     #[test]
