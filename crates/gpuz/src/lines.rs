@@ -66,7 +66,8 @@ pub struct Line<'a> {
 
 /// Where the bytes of the line being returned are.
 enum Span {
-    Buffer(usize, usize),
+    /// `buf[a..b]`; `true` when known to be all ASCII.
+    Buffer(usize, usize, bool),
     Carry,
 }
 
@@ -176,11 +177,11 @@ impl<R: Read> LineReader<R> {
                 continue;
             }
             match find_break(&window[..usable], mode) {
-                Some((at, nul)) => {
+                Some((at, nul, ascii)) => {
                     let span = (self.pos, self.pos + at);
                     self.pos += at + unit;
                     self.in_nul_run = nul;
-                    break self.take(span);
+                    break self.take(span, ascii);
                 }
                 None if self.eof => {
                     // The last line (an odd last byte of UTF-16 is no character).
@@ -190,31 +191,36 @@ impl<R: Read> LineReader<R> {
                     if span.0 == span.1 && self.carry_len == 0 {
                         return Ok(None);
                     }
-                    break self.take(span);
+                    break self.take(span, false);
                 }
                 None => self.fill(unit)?,
             }
         };
         self.line_no += 1;
         let too_long = (self.carry_len > MAX_LINE as u64).then_some(self.carry_len);
-        let bytes = match span {
-            Span::Buffer(a, b) => &self.buf[a..b],
-            Span::Carry => &self.carry[..],
+        let (bytes, known_ascii) = match span {
+            Span::Buffer(a, b, ascii) => (&self.buf[a..b], ascii),
+            Span::Carry => (&self.carry[..], false),
         };
+        // Known from the search for the line break, or looked at only where it matters.
+        let ascii = || known_ascii || bytes.is_ascii();
         let text = match mode {
             Mode::Utf16 { little_endian } => {
                 self.text.clear();
                 utf16_into(bytes, little_endian, &mut self.text);
                 self.text.as_str()
             }
-            Mode::Latin1 => match std::str::from_utf8(bytes) {
-                Ok(s) if bytes.is_ascii() => s,
-                _ => {
+            Mode::Latin1 => {
+                if ascii()
+                    && let Ok(s) = std::str::from_utf8(bytes)
+                {
+                    s
+                } else {
                     self.text.clear();
                     latin1_into(bytes, &mut self.text);
                     self.text.as_str()
                 }
-            },
+            }
             Mode::Utf8 => match std::str::from_utf8(bytes) {
                 Ok(s) => s,
                 Err(_) => {
@@ -225,7 +231,7 @@ impl<R: Read> LineReader<R> {
             },
             Mode::PerLine => match std::str::from_utf8(bytes) {
                 Ok(s) => {
-                    self.read_non_ascii_utf8 |= !bytes.is_ascii();
+                    self.read_non_ascii_utf8 |= !ascii();
                     s
                 }
                 Err(_) => {
@@ -277,11 +283,12 @@ impl<R: Read> LineReader<R> {
         Ok(mode)
     }
 
-    /// Ends the line at `buf[a..b]`: in the buffer, or after what was carried over.
-    fn take(&mut self, (a, b): (usize, usize)) -> Span {
+    /// Ends the line at `buf[a..b]` (`ascii`: known to be all ASCII): in the buffer, or
+    /// after what was carried over.
+    fn take(&mut self, (a, b): (usize, usize), ascii: bool) -> Span {
         if self.carry_len == 0 {
             self.carry_len = (b - a) as u64;
-            Span::Buffer(a, b)
+            Span::Buffer(a, b, ascii)
         } else {
             self.keep(a, b);
             Span::Carry
@@ -344,8 +351,9 @@ fn leading_nul_units(bytes: &[u8], unit: usize) -> usize {
         * unit
 }
 
-/// The first line break in `bytes`: its offset, and whether it is a NUL (else `\n`).
-fn find_break(bytes: &[u8], mode: Mode) -> Option<(usize, bool)> {
+/// The first line break in `bytes`: its offset, whether it is a NUL (else `\n`), and
+/// whether the bytes before it are all ASCII (known for single-byte text only).
+fn find_break(bytes: &[u8], mode: Mode) -> Option<(usize, bool, bool)> {
     match mode {
         Mode::Utf16 { little_endian } => {
             let nl: [u8; 2] = if little_endian {
@@ -356,19 +364,21 @@ fn find_break(bytes: &[u8], mode: Mode) -> Option<(usize, bool)> {
             bytes
                 .chunks_exact(2)
                 .position(|u| u == nl || u == [0, 0])
-                .map(|i| (2 * i, bytes[2 * i] == bytes[2 * i + 1]))
+                .map(|i| (2 * i, bytes[2 * i] == bytes[2 * i + 1], false))
         }
-        _ => find_nl_or_nul(bytes).map(|i| (i, bytes[i] == 0)),
+        _ => find_nl_or_nul(bytes).map(|(i, ascii)| (i, bytes[i] == 0, ascii)),
     }
 }
 
-/// The first `\n` or NUL byte, eight bytes at a time.
-fn find_nl_or_nul(bytes: &[u8]) -> Option<usize> {
+/// The first `\n` or NUL byte, eight bytes at a time, and whether every byte before it
+/// is ASCII (which spares the text decoder a pass of its own).
+fn find_nl_or_nul(bytes: &[u8]) -> Option<(usize, bool)> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     const NL: u64 = 0x0a0a_0a0a_0a0a_0a0a;
     // Flags zero bytes; the lowest flag is exact (a borrow only flags bytes above it).
     let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let mut high = 0;
     let mut chunks = bytes.chunks_exact(8);
     let mut base = 0;
     for c in &mut chunks {
@@ -377,15 +387,22 @@ fn find_nl_or_nul(bytes: &[u8]) -> Option<usize> {
         let x = u64::from_le_bytes(word);
         let hit = zero(x) | zero(x ^ NL);
         if hit != 0 {
-            return Some(base + (hit.trailing_zeros() / 8) as usize);
+            let at = hit.trailing_zeros() / 8;
+            let before = (1u64 << (8 * at)) - 1;
+            high |= x & HI & before;
+            return Some((base + at as usize, high == 0));
         }
+        high |= x & HI;
         base += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'\n' || b == 0)
-        .map(|i| base + i)
+    let mut ascii = high == 0;
+    for (i, &b) in chunks.remainder().iter().enumerate() {
+        if b == b'\n' || b == 0 {
+            return Some((base + i, ascii));
+        }
+        ascii &= b.is_ascii();
+    }
+    None
 }
 
 #[cfg(test)]
@@ -446,14 +463,26 @@ mod tests {
                 if at + 3 < v.len() {
                     v[at + 3] = 0;
                 }
-                assert_eq!(find_nl_or_nul(&v), Some(at), "{b} at {at}");
+                assert_eq!(find_nl_or_nul(&v).map(|f| f.0), Some(at), "{b} at {at}");
             }
         }
         // 0x80 and 0x8a bytes next to a match must not hide it.
         assert_eq!(
             find_nl_or_nul(&[0x80, 0x8a, 0x0b, 0x09, 1, 0x0a, 0, 0]),
-            Some(5)
+            Some((5, false))
         );
+        // Whether the bytes before the break are ASCII, wherever a high byte sits.
+        for len in 0..20 {
+            for high in 0..=len {
+                let mut v = vec![b'a'; len];
+                v.push(b'\n');
+                v.extend_from_slice(&[0xb0; 9]);
+                if high < len {
+                    v[high] = 0xb0;
+                }
+                assert_eq!(find_nl_or_nul(&v), Some((len, high == len)), "{len} {high}");
+            }
+        }
     }
 
     #[test]

@@ -43,20 +43,19 @@ fn plain_decimal(b: &[u8]) -> Option<f64> {
     let mut count = 0usize;
     let mut fraction: Option<usize> = None;
     for (i, &c) in digits.iter().enumerate() {
-        match c {
-            b'0'..=b'9' => {
-                if count == 19 {
-                    return None;
-                }
-                mantissa = mantissa * 10 + u64::from(c - b'0');
-                count += 1;
-            }
-            b'.' if fraction.is_none() => fraction = Some(i),
-            _ => return None,
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            // At most 20 digits: a 20th may wrap, and is refused below.
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+            count += 1;
+        } else if c == b'.' && fraction.is_none() {
+            fraction = Some(i);
+        } else {
+            return None;
         }
     }
     // `.` alone is not a number; 19 digits always fit in a u64.
-    if count == 0 || mantissa > (1 << 53) {
+    if count == 0 || count > 19 || mantissa > (1 << 53) {
         return None;
     }
     let scale = fraction.map_or(0, |dot| digits.len() - dot - 1);
