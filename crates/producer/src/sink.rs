@@ -143,6 +143,13 @@ pub struct KafkaSink {
     buf: Vec<u8>,
 }
 
+/// What librdkafka may hold queued, in KiB, unless the Kafka settings say otherwise.
+/// A replay at `--speed 0` produces faster than a broker takes it: past this bound
+/// [`SampleSink::send`] waits, so the producer's memory stays flat whatever the broker's
+/// pace (16 MiB is ~25,000 samples: a 2 GB replay into a local broker ran as fast as with
+/// librdkafka's 1 GiB).
+pub const QUEUE_KBYTES: u32 = 16 * 1024;
+
 /// Compression codecs librdkafka is built with here.
 pub const COMPRESSIONS: [&str; 5] = ["lz4", "zstd", "gzip", "snappy", "none"];
 
@@ -193,7 +200,9 @@ impl KafkaSink {
     /// secrets included), reporting to `observer` when given.
     ///
     /// `opts` set the compression and the delivery timeout unless the Kafka settings set
-    /// `compression.type` or `message.timeout.ms` themselves (`-X` and `[kafka]` win).
+    /// `compression.type` or `message.timeout.ms` themselves (`-X` and `[kafka]` win); the
+    /// send queue is bounded to [`QUEUE_KBYTES`] unless they set
+    /// `queue.buffering.max.kbytes`.
     pub fn connect(
         kafka: &KafkaSettings,
         topic: &str,
@@ -215,6 +224,9 @@ impl KafkaSink {
                 "message.timeout.ms",
                 opts.message_timeout.as_millis().max(1).to_string(),
             );
+        }
+        if !given("queue.buffering.max.kbytes") {
+            config.set("queue.buffering.max.kbytes", QUEUE_KBYTES.to_string());
         }
         let producer = config
             .create_with_context(DeliveryContext(counters.clone()))
