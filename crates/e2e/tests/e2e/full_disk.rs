@@ -6,7 +6,7 @@
 //! The lake lives on a small tmpfs mounted by the test (root is needed to mount; CI and
 //! `scripts/test.sh` run as root, and the test fails, not skips, without it).
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

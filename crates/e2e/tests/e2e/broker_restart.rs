@@ -4,8 +4,6 @@
 //! the topic kept is in the lake exactly once and in InfluxDB, no process hung, and the processor's
 //! readiness went red during an outage and back to green.
 
-mod support;
-
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Replay semantics without a broker: passes (`--loop`), rebasing, pacing against an
 //! absolute clock, the inputs file, and delivery failures being counted.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 // Test helpers unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use support::producer_bin;
 

@@ -4,7 +4,7 @@
 //! DataFusion reads the samples, the anomaly events and the rollups that account for every
 //! sample.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! its labels, replay passes, compression, Ctrl-C, the errors for a missing topic and an
 //! unreachable broker, and the ops endpoint of a follow run.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! the topic's partitions, one is killed with SIGKILL mid-run, the other takes its
 //! partitions over, and together they write every sample to the lake exactly once.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -11,7 +11,7 @@
 //! wins over Allow, as on AWS). The processor holds the writer's key; the test reads
 //! the lake with the admin's.
 
-mod support;
+use crate::support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -76,7 +76,7 @@ impl PrivateS3 {
     fn iam(&self, args: &[&str]) -> String {
         let root = workspace_root();
         let out = Command::new(root.join(".tools/moto-venv/bin/python"))
-            .arg(root.join("crates/e2e/tests/support/s3_iam.py"))
+            .arg(root.join("crates/e2e/tests/e2e/support/s3_iam.py"))
             .args(args)
             .output()
             .expect("run s3_iam.py");

@@ -4,7 +4,7 @@
 //! seen on `/health` and as consumer lag and recovered without loss, and a SIGTERM that
 //! publishes what the processor holds and commits it.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! same transitions at the webhook; a broken rules file stops it at start-up with the
 //! file and line. Runs when GPUSTREAM_IT=1.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
