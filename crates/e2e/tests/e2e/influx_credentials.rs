@@ -4,19 +4,18 @@
 //! /health, and carries on by itself once the privilege or the password is back; at the
 //! end every sample is a point exactly once and the offsets are committed to the end.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use consumer_influx::{Credentials, InfluxConfig, RetryPolicy, SinkConfig, SinkMetrics};
+use consumer_influx::{Credentials, InfluxConfig};
 use gpustream::Metric;
 use gpustream_runtime::service::Health;
 use gpustream_test_kit::influxd::PrivateInflux;
 use gpustream_test_kit::kafka::committed;
 use gpustream_test_kit::samples::t0;
 use gpustream_test_kit::{SampleBuilder, services, unique};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio_util::sync::CancellationToken;
+
+use crate::support::influx_sink::{self, InProcessSink};
 
 const N: usize = 2400;
 const REPLAY: Duration = Duration::from_secs(36);
@@ -142,58 +141,23 @@ async fn revoked_privileges_and_a_changed_password_lose_nothing() {
         username: "writer".into(),
         password: "w-1".into(),
     });
-    cfg.request_timeout = Duration::from_secs(2);
-    cfg.retry = RetryPolicy {
-        initial: Duration::from_millis(100),
-        max: Duration::from_secs(1),
-    };
-    let mut sink = SinkConfig::new(&svc.brokers, &group, cfg);
-    sink.samples_topic = topic.clone();
-    sink.anomalies_topic = None;
-    sink.rollups_topic = None;
-    sink.dlq_topic = None;
-    sink.batch_size = 50;
-    sink.batch_timeout = Duration::from_millis(200);
-    let metrics = SinkMetrics::unregistered().expect("metrics");
-    let health = Health::default();
-    let shutdown = CancellationToken::new();
-    let run = tokio::spawn(consumer_influx::run(
-        sink,
-        metrics.clone(),
-        health.clone(),
-        shutdown.clone(),
-    ));
+    let InProcessSink {
+        run,
+        health,
+        shutdown,
+        ..
+    } = influx_sink::start(&svc.brokers, &group, &topic, cfg);
 
-    let produced = Arc::new(AtomicUsize::new(0));
-    let replay = {
-        let producer: FutureProducer = gpustream_runtime::kafka::producer_config(&svc.brokers)
-            .create()
-            .expect("producer");
-        let topic = topic.clone();
-        let produced = produced.clone();
-        tokio::spawn(async move {
-            let start = tokio::time::Instant::now();
-            let step = REPLAY / N as u32;
-            for i in 0..N {
-                tokio::time::sleep_until(start + step * i as u32).await;
-                let gpu = format!("gpu{}", i % 4);
-                let s = SampleBuilder::new("creds-host", &gpu)
-                    .seq(i as u64)
-                    .at(t0() + chrono::Duration::milliseconds(i as i64 * 250))
-                    .metric(Metric::GpuTemp, 60.0)
-                    .build();
-                let payload = gpustream::wire::encode_sample(&s).expect("encode");
-                producer
-                    .send(
-                        FutureRecord::to(&topic).key(&s.key()).payload(&payload),
-                        Duration::from_secs(30),
-                    )
-                    .await
-                    .expect("delivered");
-                produced.fetch_add(1, Ordering::Relaxed);
-            }
+    let samples = (0..N)
+        .map(|i| {
+            SampleBuilder::new("creds-host", &format!("gpu{}", i % 4))
+                .seq(i as u64)
+                .at(t0() + chrono::Duration::milliseconds(i as i64 * 250))
+                .metric(Metric::GpuTemp, 60.0)
+                .build()
         })
-    };
+        .collect();
+    let (replay, produced) = influx_sink::paced_replay(&svc.brokers, &topic, samples, REPLAY);
     let ctx = (
         &http,
         url.as_str(),

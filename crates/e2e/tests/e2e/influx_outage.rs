@@ -4,18 +4,16 @@
 //!
 //! Runs against the shared Kafka broker and a private `influxd` the test stops and starts.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use consumer_influx::{InfluxConfig, RetryPolicy, SinkConfig, SinkMetrics};
-use gpustream_runtime::service::Health;
+use consumer_influx::InfluxConfig;
 use gpustream_test_kit::influxd::PrivateInflux;
 use gpustream_test_kit::kafka::committed;
 use gpustream_test_kit::{services, unique};
 use gpuz::{Identity, ParseOptions, parse_log};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio_util::sync::CancellationToken;
+
+use crate::support::influx_sink::{self, InProcessSink};
 
 const LOG: &str = "nvidia-1377mhz-2x8pin_T2xic-GPU-Z-grapher_bm1.txt";
 /// How long the replay of the whole log takes; the outage sits in its middle.
@@ -83,55 +81,20 @@ async fn every_point_arrives_after_a_30_s_influxdb_outage_mid_replay() {
         .await
         .expect("create topic");
 
-    let mut cfg = InfluxConfig::new(&influx.url, db);
-    cfg.request_timeout = Duration::from_secs(2);
-    cfg.retry = RetryPolicy {
-        initial: Duration::from_millis(100),
-        max: Duration::from_secs(1),
-    };
-    let mut sink = SinkConfig::new(&svc.brokers, &group, cfg);
-    sink.samples_topic = topic.clone();
-    sink.anomalies_topic = None;
-    sink.rollups_topic = None;
-    sink.dlq_topic = None;
-    sink.batch_size = 50;
-    sink.batch_timeout = Duration::from_millis(200);
-    let metrics = SinkMetrics::unregistered().expect("metrics");
-    let health = Health::default();
-    let shutdown = CancellationToken::new();
-    let run = tokio::spawn(consumer_influx::run(
-        sink,
-        metrics.clone(),
-        health.clone(),
-        shutdown.clone(),
-    ));
+    let InProcessSink {
+        run,
+        metrics,
+        health,
+        shutdown,
+    } = influx_sink::start(
+        &svc.brokers,
+        &group,
+        &topic,
+        InfluxConfig::new(&influx.url, db),
+    );
 
     // The replay: samples at an even pace over REPLAY, in log order.
-    let produced = Arc::new(AtomicUsize::new(0));
-    let replay = {
-        let producer: FutureProducer = gpustream_runtime::kafka::producer_config(&svc.brokers)
-            .create()
-            .expect("producer");
-        let topic = topic.clone();
-        let produced = produced.clone();
-        tokio::spawn(async move {
-            let start = tokio::time::Instant::now();
-            let step = REPLAY / n as u32;
-            for (i, s) in samples.iter().enumerate() {
-                tokio::time::sleep_until(start + step * i as u32).await;
-                let payload = gpustream::wire::encode_sample(s).expect("encode");
-                let key = s.key();
-                producer
-                    .send(
-                        FutureRecord::to(&topic).key(&key).payload(&payload),
-                        Duration::from_secs(30),
-                    )
-                    .await
-                    .expect("delivered");
-                produced.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
+    let (replay, produced) = influx_sink::paced_replay(&svc.brokers, &topic, samples, REPLAY);
 
     let t0 = Instant::now();
     tokio::time::sleep(OUTAGE_AT).await;

@@ -14,6 +14,8 @@ use gpustream_test_kit::http::{http_get, metric};
 use gpustream_test_kit::lake::lake_ids;
 
 /// A running `stream-processor` with its ops endpoint.
+pub mod influx_sink;
+
 pub struct Proc {
     pub child: Child,
     pub ops: String,
