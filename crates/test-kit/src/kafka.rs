@@ -108,6 +108,16 @@ pub fn read_topic(brokers: &str, topic: &str, expected: usize, timeout: Duration
     out
 }
 
+/// The committed offsets of `group` on `topic` summed over partitions (a partition
+/// without a commit counts 0): how many messages the group has taken responsibility for
+/// on a topic whose offsets start at 0.
+pub fn committed_total(brokers: &str, group: &str, topic: &str) -> i64 {
+    committed(brokers, group, topic)
+        .values()
+        .map(|o| (*o).max(0))
+        .sum()
+}
+
 /// Committed offset per partition of `group` on `topic` (`-1` when none).
 pub fn committed(brokers: &str, group: &str, topic: &str) -> HashMap<i32, i64> {
     let consumer: BaseConsumer = gpustream_runtime::kafka::consumer_config(brokers, group)

@@ -11,9 +11,9 @@ use crate::support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use gpustream_test_kit::kafka::{Sender, committed};
+use gpustream_test_kit::kafka::{Sender, committed_total};
 use gpustream_test_kit::lake::lake_ids;
 use gpustream_test_kit::samples::t0;
 use gpustream_test_kit::{services, unique};
@@ -82,26 +82,15 @@ fn send(sender: &Sender, first: u64, n: u64) {
 /// past the rows the lake holds.
 fn refused_for(proc: &Proc, span: Duration, why: &str, lake: &Path, ctx: (&str, &str, &str)) {
     let (brokers, group, topic) = ctx;
-    let start = Instant::now();
-    let mut said = None;
-    while start.elapsed() < span {
-        if let Some((status, body)) = proc.get("/health/ready")
-            && status != 200
-        {
-            said = Some(body);
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let said = said.unwrap_or_else(|| panic!("/health/ready stayed 200 while the lake was {why}"));
+    let said = proc
+        .unready_during(span)
+        .unwrap_or_else(|| panic!("/health/ready stayed 200 while the lake was {why}"));
     assert!(
         said.to_ascii_lowercase().contains(why),
         "/health/ready names the cause ({why}): {said}"
     );
     let in_lake = lake_ids(lake).0.len() as i64;
-    let offsets: i64 = committed(brokers, group, topic)
-        .values()
-        .map(|o| (*o).max(0))
-        .sum();
+    let offsets = committed_total(brokers, group, topic);
     assert!(
         offsets <= in_lake,
         "offsets committed past the lake while it was {why}: {offsets} > {in_lake}"
@@ -156,11 +145,7 @@ fn a_full_then_read_only_lake_stops_commits_and_recovers_without_loss() {
         wait_lake(&lake, 27_000, Duration::from_secs(120)).is_some(),
         "the rows held back by the read-only lake land once it is writable"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while proc.get("/health/ready").map(|(s, _)| s) != Some(200) {
-        assert!(Instant::now() < deadline, "ready again after recovery");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    proc.wait_ready(Duration::from_secs(30));
     assert!(
         proc.terminate(Duration::from_secs(60)).success(),
         "graceful stop"

@@ -11,7 +11,7 @@ use consumer_influx::{Credentials, InfluxConfig};
 use gpustream::Metric;
 use gpustream_runtime::service::Health;
 use gpustream_test_kit::influxd::PrivateInflux;
-use gpustream_test_kit::kafka::committed;
+use gpustream_test_kit::kafka::committed_total;
 use gpustream_test_kit::samples::t0;
 use gpustream_test_kit::{SampleBuilder, services, unique};
 
@@ -58,13 +58,6 @@ async fn points(http: &reqwest::Client, url: &str) -> u64 {
         ["values"][0][1]
         .as_u64()
         .unwrap_or(0)
-}
-
-fn committed_total(brokers: &str, group: &str, topic: &str) -> i64 {
-    committed(brokers, group, topic)
-        .values()
-        .map(|o| (*o).max(0))
-        .sum()
 }
 
 /// Watches a refusal for `span`: no more than the batch in flight is written, offsets

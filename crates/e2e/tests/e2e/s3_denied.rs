@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use gpustream_lake::Lake;
 use gpustream_test_kit::data::workspace_root;
 use gpustream_test_kit::http::http_get;
-use gpustream_test_kit::kafka::{Sender, committed};
+use gpustream_test_kit::kafka::{Sender, committed_total};
 use gpustream_test_kit::samples::t0;
 use gpustream_test_kit::{free_port, services, unique};
 use support::{Proc, sample};
@@ -168,28 +168,13 @@ fn send(sender: &Sender, first: u64, n: u64) {
     sender.flush();
 }
 
-fn committed_total(brokers: &str, group: &str, topic: &str) -> i64 {
-    committed(brokers, group, topic)
-        .values()
-        .map(|o| (*o).max(0))
-        .sum()
-}
-
 /// Watches a denial for `span`: not ready with the S3 refusal named, the lake does not
 /// move, no Kafka commit past what it holds.
 fn refused_for(proc: &Proc, span: Duration, lake: &Lake, held: usize, ctx: (&str, &str, &str)) {
     let (brokers, group, topic) = ctx;
-    let start = Instant::now();
-    let mut said = None;
-    while start.elapsed() < span {
-        if let Some((status, body)) = proc.get("/health/ready")
-            && status != 200
-        {
-            said = Some(body);
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let said = said.unwrap_or_else(|| panic!("/health/ready stayed 200 while S3 denied writes"));
+    let said = proc
+        .unready_during(span)
+        .unwrap_or_else(|| panic!("/health/ready stayed 200 while S3 denied writes"));
     eprintln!("/health/ready while denied: {said}");
     assert!(
         said.contains("lake: flush failed")
@@ -207,14 +192,6 @@ fn refused_for(proc: &Proc, span: Duration, lake: &Lake, held: usize, ctx: (&str
         offsets <= in_lake as i64,
         "offsets committed past the lake while denied: {offsets} > {in_lake}"
     );
-}
-
-fn wait_ready(proc: &Proc, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while proc.get("/health/ready").map(|(s, _)| s) != Some(200) {
-        assert!(Instant::now() < deadline, "ready again after recovery");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]
@@ -248,7 +225,7 @@ fn s3_denying_writes_stops_commits_and_recovers_without_loss() {
         wait_lake(&lake, 2_000, Duration::from_secs(60)),
         "first rows, with the writer's key allowed"
     );
-    wait_ready(&proc, Duration::from_secs(30));
+    proc.wait_ready(Duration::from_secs(30));
 
     // Writes are denied; reads still work.
     s3.deny("s3:PutObject");
@@ -259,7 +236,7 @@ fn s3_denying_writes_stops_commits_and_recovers_without_loss() {
         wait_lake(&lake, 7_000, Duration::from_secs(120)),
         "the rows held back land once writes are allowed again"
     );
-    wait_ready(&proc, Duration::from_secs(30));
+    proc.wait_ready(Duration::from_secs(30));
 
     // Every S3 action is denied, reads of the table log too.
     s3.deny("s3:*");
@@ -270,7 +247,7 @@ fn s3_denying_writes_stops_commits_and_recovers_without_loss() {
         wait_lake(&lake, 10_000, Duration::from_secs(120)),
         "the rows held back land once S3 is allowed again"
     );
-    wait_ready(&proc, Duration::from_secs(30));
+    proc.wait_ready(Duration::from_secs(30));
     assert!(
         proc.terminate(Duration::from_secs(60)).success(),
         "graceful stop"

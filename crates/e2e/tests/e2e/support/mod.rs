@@ -69,6 +69,34 @@ impl Proc {
         http_get(&format!("{}{path}", self.ops))
     }
 
+    /// Watches `/health/ready` for `span`; the body of the last answer that was not 200
+    /// (`None`: ready all along).
+    pub fn unready_during(&self, span: Duration) -> Option<String> {
+        let start = Instant::now();
+        let mut said = None;
+        while start.elapsed() < span {
+            if let Some((status, body)) = self.get("/health/ready")
+                && status != 200
+            {
+                said = Some(body);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        said
+    }
+
+    /// Waits until `/health/ready` answers 200; panics after `timeout`.
+    pub fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.get("/health/ready").map(|(s, _)| s) != Some(200) {
+            assert!(
+                Instant::now() < deadline,
+                "not ready again within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// The text exposition of `/metrics` (empty while the endpoint is not up).
     pub fn metrics(&self) -> String {
         self.get("/metrics").map(|(_, b)| b).unwrap_or_default()
