@@ -257,6 +257,9 @@ impl Tail {
             let same = (st.dev, st.ino) == self.saved_id
                 && md.len() >= st.pos
                 && st.head_len <= md.len()
+                // Never written above HEAD_LEN: a larger one is a damaged state file, and
+                // hashing it would read (and allocate) up to the whole followed file.
+                && st.head_len <= HEAD_LEN
                 && head_hash(&mut file, st.head_len).ok() == Some(st.head_hash);
             if same {
                 self.resume_from(st);
@@ -535,6 +538,50 @@ mod tests {
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!((after.line, after.pos), (usize::MAX, u64::MAX));
         assert_eq!(after.parser.seq, 9);
+    }
+
+    /// Found writing the `follow_state` fuzz target: a state file's `head_len` is never
+    /// above HEAD_LEN; a larger one (damaged or edited) used to be hashed, reading and
+    /// allocating up to the whole followed file, and could even match.
+    #[test]
+    fn a_head_longer_than_ever_saved_is_another_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("log.txt");
+        let body = "x".repeat(3 * HEAD_LEN as usize) + "\n";
+        std::fs::write(&path, &body).expect("write");
+        let md = std::fs::metadata(&path).expect("metadata");
+        let (dev, ino) = saved_identity(&md);
+        let state = |head_len: u64| FileState {
+            dev,
+            ino,
+            pos: md.len(),
+            head_hash: xxhash_rust::xxh3::xxh3_64(&body.as_bytes()[..head_len as usize]),
+            head_len,
+            encoding: Encoding::Utf8,
+            line: 1,
+            parser: ParserState {
+                header_cells: None,
+                session_ordinal: 0,
+                session: None,
+                seq: 0,
+                last_utc: None,
+            },
+        };
+        let identity = Identity {
+            host: "h".into(),
+            gpu: "g".into(),
+            gpu_index: 0,
+            gpu_name: None,
+        };
+        let input = LogInput {
+            path: path.clone(),
+            identity,
+        };
+        let parse = ParseOptions::default();
+        let honest = Tail::open(&input, &parse, Some(&state(HEAD_LEN)));
+        assert_eq!(honest.pos, md.len(), "a state as saved resumes");
+        let forged = Tail::open(&input, &parse, Some(&state(md.len())));
+        assert_eq!(forged.pos, 0, "a head longer than HEAD_LEN is not trusted");
     }
 
     #[test]
