@@ -33,10 +33,18 @@ trap cleanup EXIT
 curl -s -XPOST "$GPUSTREAM_TEST_INFLUX_URL/query" --data-urlencode "q=CREATE DATABASE $DB" >/dev/null
 
 export RUST_LOG=warn
-"$WORK/stream-processor" --brokers "$GPUSTREAM_TEST_BROKERS" --topic "$TOPIC" --group "$TOPIC-p" \
+# SOAK_PROCESSOR_WRAP runs the processor under a tool, e.g. "heaptrack -o /tmp/hp" (RSS
+# figures are then the tool's plus the processor's).
+${SOAK_PROCESSOR_WRAP:-} "$WORK/stream-processor" --brokers "$GPUSTREAM_TEST_BROKERS" --topic "$TOPIC" --group "$TOPIC-p" \
   --lake "$LAKE" --dlq-topic "$TOPIC-dlq" --anomalies-topic "" --rollups-topic "" \
   --metrics-addr 127.0.0.1:19731 2>"$WORK/processor.log" &
 SP=$!; PIDS+=("$SP")
+if [[ -n "${SOAK_PROCESSOR_WRAP:-}" ]]; then
+  # Measure and stop the processor itself, not the wrapper.
+  WRAPPER=$SP
+  for _ in $(seq 100); do SP=$(pgrep -n -f "^$WORK/stream-processor" || true); [[ -n "$SP" ]] && break; sleep 0.1; done
+  PIDS+=("$SP")
+fi
 "$WORK/consumer-influx" --brokers "$GPUSTREAM_TEST_BROKERS" --topic "$TOPIC" --group "$TOPIC-i" \
   --influx-url "$GPUSTREAM_TEST_INFLUX_URL" --database "$DB" --anomalies-topic "" --rollups-topic "" \
   --dlq-topic "$TOPIC-dlq" --metrics-addr 127.0.0.1:19732 2>"$WORK/sink.log" &
@@ -70,7 +78,9 @@ for _ in $(seq 1 120); do
   [[ "${L%%,*}" == "$DELIVERED" && "${I:-0}" == "$DELIVERED" ]] && break
   sleep 5
 done
-kill -TERM "$SP" "$CI_PID"; wait "$SP" "$CI_PID" || true
+kill -TERM "$SP" "$CI_PID"; wait "$SP" "$CI_PID" 2>/dev/null || true
+while kill -0 "$SP" 2>/dev/null; do sleep 0.2; done
+[[ -n "${WRAPPER:-}" ]] && { wait "$WRAPPER" || true; }
 L=$(count_lake); I=$(count_influx)
 echo "delivered $DELIVERED; lake rows,distinct ids: $L; influx points: ${I:-0}"
 
