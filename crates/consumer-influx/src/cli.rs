@@ -3,12 +3,12 @@
 //! connection settings from `--brokers`, `-X key=value` and the file's `[kafka]` section.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use gpustream_runtime::config::{
-    ConfigFile, parse_duration, resolve, secret_from_env, serde_duration, serde_opt_duration,
+    ConfigFile, ConnectionArgs, parse_duration, resolve, secret_from_env, serde_duration,
+    serde_opt_duration,
 };
 use gpustream_runtime::kafka::KafkaSettings;
 use serde::{Deserialize, Serialize};
@@ -51,24 +51,10 @@ pub struct Cli {
     #[command(subcommand)]
     #[serde(skip)]
     pub command: Option<Command>,
-    /// TOML configuration file (sections [kafka] and [consumer_influx]).
-    #[arg(long, env = "GPUSTREAM_CONFIG", value_name = "FILE", global = true)]
+    /// --config, --brokers and -X (sections [kafka] and [consumer_influx] of the file).
+    #[command(flatten)]
     #[serde(skip)]
-    pub config: Option<PathBuf>,
-    /// Kafka bootstrap servers [default: 127.0.0.1:9092].
-    #[arg(
-        long,
-        env = "GPUSTREAM_BROKERS",
-        value_name = "HOST:PORT",
-        global = true
-    )]
-    #[serde(skip)]
-    pub brokers: Option<String>,
-    /// A librdkafka property, e.g. -X security.protocol=SSL (repeatable; secrets only
-    /// from the environment).
-    #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
-    #[serde(skip)]
-    pub kafka_property: Vec<String>,
+    pub connection: ConnectionArgs,
     /// Topic of samples [default: gpu-samples].
     #[arg(long, env = "GPUSTREAM_TOPIC", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -244,7 +230,7 @@ impl Effective {
 impl Cli {
     /// Layers flags and environment over the configuration file and the defaults.
     pub fn effective(&self) -> Result<Effective> {
-        let file = gpustream_runtime::config::load_file(self.config.as_deref())?;
+        let file = self.connection.file()?;
         let mut cli = self.clone();
         let deprecated = [
             (
@@ -273,12 +259,7 @@ impl Cli {
             }
         }
         let settings: Settings = resolve(file.as_ref(), SECTION, &cli)?;
-        let kafka = KafkaSettings::load(
-            file.as_ref(),
-            self.brokers.as_deref(),
-            &self.kafka_property,
-            DEFAULT_BROKERS,
-        )?;
+        let kafka = self.connection.kafka(file.as_ref(), DEFAULT_BROKERS)?;
         Ok(Effective { kafka, settings })
     }
 

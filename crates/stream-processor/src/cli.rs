@@ -3,12 +3,13 @@
 //! defaults; Kafka connection settings from `--brokers`, `-X` and the file's `[kafka]`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use gpustream_lake::Lake;
-use gpustream_runtime::config::{parse_duration, resolve, serde_duration, serde_opt_duration};
+use gpustream_runtime::config::{
+    ConnectionArgs, parse_duration, resolve, serde_duration, serde_opt_duration,
+};
 use gpustream_runtime::kafka::KafkaSettings;
 use gpustream_runtime::service::{Health, build_info, serve_ops, shutdown_signal};
 use serde::{Deserialize, Serialize};
@@ -36,23 +37,10 @@ pub struct Args {
     #[command(subcommand)]
     #[serde(skip)]
     pub command: Option<Command>,
-    /// TOML configuration file (sections [kafka] and [stream_processor]).
-    #[arg(long, env = "GPUSTREAM_CONFIG", value_name = "FILE", global = true)]
+    /// --config, --brokers and -X (sections [kafka] and [stream_processor] of the file).
+    #[command(flatten)]
     #[serde(skip)]
-    pub config: Option<PathBuf>,
-    /// Kafka bootstrap servers [default: 127.0.0.1:9092].
-    #[arg(
-        long,
-        env = "GPUSTREAM_BROKERS",
-        value_name = "HOST:PORT",
-        global = true
-    )]
-    #[serde(skip)]
-    pub brokers: Option<String>,
-    /// A librdkafka property, e.g. -X security.protocol=SSL (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
-    #[serde(skip)]
-    pub kafka_property: Vec<String>,
+    pub connection: ConnectionArgs,
     /// Topic of samples [default: gpu-samples].
     #[arg(long, env = "GPUSTREAM_TOPIC", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -211,14 +199,9 @@ impl Effective {
 impl Args {
     /// Layers flags and environment over the configuration file and the defaults.
     pub fn effective(&self) -> Result<Effective> {
-        let file = gpustream_runtime::config::load_file(self.config.as_deref())?;
+        let file = self.connection.file()?;
         let settings: Settings = resolve(file.as_ref(), SECTION, self)?;
-        let kafka = KafkaSettings::load(
-            file.as_ref(),
-            self.brokers.as_deref(),
-            &self.kafka_property,
-            DEFAULT_BROKERS,
-        )?;
+        let kafka = self.connection.kafka(file.as_ref(), DEFAULT_BROKERS)?;
         Ok(Effective { kafka, settings })
     }
 }

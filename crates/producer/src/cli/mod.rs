@@ -44,7 +44,6 @@ pub mod replay;
 pub mod simulate;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -52,7 +51,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use clap::{FromArgMatches, Parser, Subcommand};
 use gpustream_runtime::config::{
-    ConfigFile, Layer, load_file, parse_duration, resolve_layers, serde_opt_duration,
+    ConfigFile, ConnectionArgs, Layer, parse_duration, resolve_layers, serde_opt_duration,
 };
 use gpustream_runtime::kafka::KafkaSettings;
 use gpustream_runtime::service::{CommonMetrics, Health, build_info, serve_ops, shutdown_signal};
@@ -100,21 +99,10 @@ pub struct Cli {
     /// What to run.
     #[command(subcommand)]
     pub command: Command,
-    /// TOML configuration file (sections [kafka], [producer] and [producer.<mode>]).
-    #[arg(long, env = "GPUSTREAM_CONFIG", value_name = "FILE", global = true)]
-    pub config: Option<PathBuf>,
-    /// Kafka bootstrap servers [default: 127.0.0.1:9092].
-    #[arg(
-        long,
-        env = "GPUSTREAM_BROKERS",
-        value_name = "HOST:PORT",
-        global = true
-    )]
-    pub brokers: Option<String>,
-    /// A librdkafka property, e.g. -X security.protocol=SSL (repeatable; secrets only
-    /// from the environment).
-    #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
-    pub kafka_property: Vec<String>,
+    /// --config, --brokers and -X (sections [kafka], [producer] and [producer.<mode>] of
+    /// the file).
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 /// The modes, and `config --print`.
@@ -214,16 +202,11 @@ pub fn resolve_mode<S: ModeSettings>(
 impl Cli {
     /// The configuration file, if one is named.
     fn file(&self) -> Result<Option<ConfigFile>> {
-        Ok(load_file(self.config.as_deref())?)
+        Ok(self.connection.file()?)
     }
 
     fn kafka(&self, file: Option<&ConfigFile>) -> Result<KafkaSettings> {
-        Ok(KafkaSettings::load(
-            file,
-            self.brokers.as_deref(),
-            &self.kafka_property,
-            DEFAULT_BROKERS,
-        )?)
+        Ok(self.connection.kafka(file, DEFAULT_BROKERS)?)
     }
 
     /// The effective configuration of mode `S` with `flags` (that mode's arguments).
