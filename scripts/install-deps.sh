@@ -10,6 +10,8 @@
 #            images do not ship it; installing it does not make it the init)
 #            nodejs npm (for scripts/lint-compose.sh's dclint), unless node and npm are
 #            already installed
+#            chromium (headless: batch-analytics' render test paints the HTML report
+#            and checks the screenshot; ~125 MB download, ~15 s to install)
 #   - .tools/moto-venv   Python venv with moto[s3] (local S3 server)
 #   - .tools/reader-venv Python venv with deltalake + polars: engines that share no code
 #                        with gpustream read the lake's Delta tables in the tests
@@ -23,7 +25,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 
 APT_PACKAGES=(cmake libcurl4-openssl-dev libssl-dev influxdb prometheus-alertmanager
-    victoria-metrics python3-venv curl stunnel4 openssl systemd)
+    victoria-metrics python3-venv curl stunnel4 openssl systemd chromium)
 # Installed only where `node` or `npm` is missing: a NodeSource nodejs already bundles npm
 # and conflicts with Debian's npm package.
 NODE_APT_PACKAGES=(nodejs npm)
@@ -54,7 +56,7 @@ dpkg_installed() {
 apt_needed() {
     local bin pkg
     for bin in cmake influxd prometheus-alertmanager victoria-metrics curl stunnel4 openssl \
-        systemd-analyze node npm; do
+        systemd-analyze node npm chromium; do
         command -v "$bin" >/dev/null 2>&1 || return 0
     done
     # Packages without a binary of their own.
