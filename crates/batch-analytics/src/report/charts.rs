@@ -9,7 +9,9 @@ use crate::model::{
     LoadState, PairCorrelation,
 };
 
-const PALETTE: [&str; 10] = [
+/// Series colours, one per GPU in the order drawn (the curves, the energy bars and the
+/// legend share them); repeated after ten GPUs.
+pub const PALETTE: [&str; 10] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
     "#7f7f7f", "#bcbd22",
 ];

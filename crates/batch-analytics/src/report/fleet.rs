@@ -15,12 +15,14 @@ const MAX_WASTE_ROWS: usize = 50;
 
 /// Styles of the fleet page, added to the report's.
 pub(super) const CSS: &str = r#"
-.cards { display:grid; grid-template-columns:repeat(auto-fill,minmax(230px,1fr)); gap:12px; }
+.cards { display:grid; grid-template-columns:repeat(auto-fill,minmax(250px,1fr)); gap:12px; }
 .card { border:1px solid var(--line); border-radius:6px; padding:10px 12px; background:var(--bg); }
 .card h3 { font-size:13px; margin:0 0 6px; display:flex; justify-content:space-between; gap:6px; }
 .card dl { display:grid; grid-template-columns:auto 1fr; gap:2px 10px; margin:0; font-size:12px; }
-.card dt { color:var(--muted); }
-.card dd { margin:0; text-align:right; }
+.card dt { color:var(--muted); white-space:nowrap; }
+.card dd { margin:0; text-align:right; overflow-wrap:anywhere; }
+.card .why { grid-column:1 / -1; }
+.card dd.why { text-align:left; overflow-wrap:normal; }
 .card.drain { border-color:#d92d20; background:#fef3f2; }
 .badge { border-radius:10px; padding:0 8px; font-size:12px; font-weight:600; background:#ecfdf3; color:#067647; }
 .badge.warn { background:#fffaeb; color:#b54708; }
@@ -217,7 +219,7 @@ fn health(h: &mut String, day: &DayResult) {
             "<div class=\"card{}\"><h3><span>{}</span><span class=\"{badge}\">{}</span></h3><dl>\
              <dt>ECC corrected</dt><dd>{}</dd><dt>ECC uncorrected</dt><dd>{}</dd>\
              <dt>remapped rows</dt><dd>{}</dd><dt>retired pages</dt><dd>{}</dd>\
-             <dt>XID</dt><dd>{}</dd><dt>why</dt><dd>{}</dd></dl></div>",
+             <dt>XID</dt><dd>{}</dd><dt class=\"why\">why</dt><dd class=\"why\">{}</dd></dl></div>",
             if r.risk.drain() { " drain" } else { "" },
             esc(&short(r.gpu)),
             r.risk.score,
@@ -225,7 +227,10 @@ fn health(h: &mut String, day: &DayResult) {
             counter(HealthCounter::EccUncorrected),
             counter(HealthCounter::RemappedRows),
             counter(HealthCounter::RetiredPages),
-            esc(&hd.xid_codes().unwrap_or_else(|| "–".into())),
+            // `13:2;48:1` as the table has it, with room to wrap in a narrow card.
+            esc(&hd
+                .xid_codes()
+                .map_or_else(|| "–".into(), |c| c.replace(';', "; "))),
             esc(&if r.risk.reasons.is_empty() {
                 "–".to_string()
             } else {

@@ -9,6 +9,8 @@
 mod charts;
 mod fleet;
 
+pub use charts::PALETTE;
+
 use std::fmt::Write;
 
 use chrono::DateTime;
@@ -44,6 +46,19 @@ fn label(g: &GpuDay) -> String {
 
 fn short(g: &GpuDay) -> String {
     format!("{}/{}", g.host, g.gpu)
+}
+
+/// A table's GPU cell: `host/gpu` with the model below it, so a wide table of many
+/// columns still fits the page (a model name is as wide as three columns).
+fn gpu_cell(g: &GpuDay) -> String {
+    match &g.gpu_name {
+        Some(n) if !n.is_empty() => format!(
+            "{}<br><span class=\"sub\">{}</span>",
+            esc(&short(g)),
+            esc(n)
+        ),
+        _ => esc(&short(g)),
+    }
 }
 
 fn num(v: Option<f64>, decimals: usize) -> String {
@@ -90,6 +105,8 @@ th:first-child, td:first-child, td.l, th.l { text-align:left; }
 .legend i { display:inline-block; width:12px; height:3px; vertical-align:middle; margin-right:5px; }
 svg text { font-size:11px; fill:#475467; font-family:inherit; }
 .scroll { overflow-x:auto; }
+table.wide th { white-space:normal; vertical-align:bottom; }
+.sub { color:var(--muted); font-size:11px; }
 .empty { color:var(--muted); font-style:italic; }
 "#;
 
@@ -176,14 +193,14 @@ fn kpis(h: &mut String, day: &DayResult) {
 }
 
 fn comparison(h: &mut String, day: &DayResult) {
-    h.push_str("<section><h2>GPU comparison</h2><p class=\"note\">Perf/W proxy: Σ(core clock × load) / Σ power — effectively used MHz per watt; “busy” columns use only samples at ≥ busy load, the closest to “same workload”.</p><div class=\"scroll\"><table><tr><th>GPU</th><th>samples</th><th>load mean</th><th>busy</th><th>idle</th><th>throttled</th><th>temp mean</th><th>temp p95</th><th>hot spot p95</th><th>power mean</th><th>energy</th><th>busy temp</th><th>busy power</th><th>busy clock</th><th>perf/W</th><th>busy perf/W</th></tr>");
+    h.push_str("<section><h2>GPU comparison</h2><p class=\"note\">Perf/W proxy: Σ(core clock × load) / Σ power — effectively used MHz per watt; “busy” columns use only samples at ≥ busy load, the closest to “same workload”.</p><div class=\"scroll\"><table class=\"wide\"><tr><th>GPU</th><th>samples</th><th>load mean</th><th>busy</th><th>idle</th><th>throttled</th><th>temp mean</th><th>temp p95</th><th>hot spot p95</th><th>power mean</th><th>energy</th><th>busy temp</th><th>busy power</th><th>busy clock</th><th>perf/W</th><th>busy perf/W</th></tr>");
     use AnalysisMetric::{CoreClock, GpuLoad, GpuTemp, HotSpot, Power};
     for g in &day.gpus {
         let s = |m: AnalysisMetric| g.summary(m);
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{} %</td><td>{}</td><td>{}</td><td>{}</td><td>{} °C</td><td>{} °C</td><td>{} °C</td><td>{} W</td><td>{} kWh</td><td>{} °C</td><td>{} W</td><td>{} MHz</td><td>{}</td><td>{}</td></tr>",
-            esc(&label(g)),
+            gpu_cell(g),
             g.samples,
             num(s(GpuLoad).map(|x| x.mean), 1),
             pct(g.load_share(g.busy)),
@@ -210,7 +227,7 @@ fn comparison(h: &mut String, day: &DayResult) {
         }
         h.push_str("</tr>");
         for g in day.gpus.iter().filter(|g| g.throttle_n > 0) {
-            let _ = write!(h, "<tr><td>{}</td>", esc(&label(g)));
+            let _ = write!(h, "<tr><td>{}</td>", gpu_cell(g));
             for n in g.throttled.values() {
                 let _ = write!(h, "<td>{}</td>", pct(g.throttle_share(*n)));
             }
