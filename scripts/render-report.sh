@@ -7,7 +7,10 @@
 # Without REPORT: builds the report of the real GPU-Z logs in ../shared/data/gpuz/ (six
 # GPUs on one day; the real-logs integration test saves it when GPUSTREAM_REPORT_DIR is
 # set) under target/batch-report/. OUT defaults to the report's name with .png.
-# Needs Chromium (Debian: `apt-get install -y chromium`); for local use, not CI.
+# Needs Chromium (Debian `chromium`, installed by scripts/install-deps.sh). To look at a
+# report; CI checks the rendering with the integration test
+# render::report_renders_in_headless_chromium (cargo test --test integration render),
+# which paints a simulated fleet's daily and fleet pages and checks the pixels and DOM.
 # WIDTH and HEIGHT (pixels) set the window; the page is cut at HEIGHT.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -48,7 +48,7 @@ fn sample(
     }
 }
 
-async fn run_with(
+pub async fn run_with(
     lake: &Lake,
     date: &str,
     analysis: AnalysisOptions,
@@ -70,14 +70,14 @@ async fn run_with(
         .expect("nightly run")
 }
 
-fn table(out: &NightlyOutput, name: &str) -> RecordBatch {
+pub fn table(out: &NightlyOutput, name: &str) -> RecordBatch {
     out.table(name)
         .unwrap_or_else(|| panic!("no table {name}"))
         .batch
         .clone()
 }
 
-fn bools(batch: &RecordBatch, name: &str) -> Vec<Option<bool>> {
+pub fn bools(batch: &RecordBatch, name: &str) -> Vec<Option<bool>> {
     let col = batch
         .column_by_name(name)
         .unwrap_or_else(|| panic!("no column {name}"));

@@ -8,6 +8,7 @@ mod fleet;
 mod maintain;
 mod nightly;
 mod real_logs;
+mod render;
 mod s3;
 mod sql;
 mod tables;
