@@ -64,6 +64,13 @@ macro_rules! metric_catalogue {
             /// assert_eq!(Metric::from_column("nope"), None);
             /// ```
             pub fn from_column(name: &str) -> Option<Metric> {
+                Metric::from_column_bytes(name.as_bytes())
+            }
+
+            /// [`Metric::from_column`] on raw bytes: the wire decoder looks its keys up
+            /// before (instead of) validating them as UTF-8, since only a catalogue
+            /// name, which is ASCII, can match.
+            pub fn from_column_bytes(name: &[u8]) -> Option<Metric> {
                 // A hash table built once: a `match` on strings compares them one
                 // after another, which the wire decoder (12+ lookups a message) felt.
                 static TABLE: std::sync::OnceLock<ColumnTable> = std::sync::OnceLock::new();
@@ -165,11 +172,11 @@ impl ColumnTable {
         ColumnTable { slots }
     }
 
-    fn get(&self, name: &str) -> Option<Metric> {
-        let mut i = Self::hash(name.as_bytes());
+    fn get(&self, name: &[u8]) -> Option<Metric> {
+        let mut i = Self::hash(name);
         loop {
             match self.slots[i] {
-                Some((n, m)) if n == name => return Some(m),
+                Some((n, m)) if n.as_bytes() == name => return Some(m),
                 Some(_) => i = (i + 1) & 255,
                 None => return None,
             }

@@ -48,7 +48,7 @@ pub fn decode_into(payload: &[u8], out: &mut Sample) -> Result<()> {
     out.metrics = Default::default();
     out.unsupported.clear();
     out.extra.clear();
-    out.gpu_name = None;
+    // `gpu_name` keeps its allocation: it is set to `None` below when absent.
     let mut seen = 0u16;
     r.ws();
     r.expect(b'{')?;
@@ -167,6 +167,9 @@ pub fn decode_into(payload: &[u8], out: &mut Sample) -> Result<()> {
             "trailing characters at byte {}",
             r.i
         )));
+    }
+    if seen & GPU_NAME == 0 {
+        out.gpu_name = None;
     }
     if seen & VERSION == 0 {
         return Err(Error::Decode("missing field `schema_version`".into()));
@@ -423,16 +426,29 @@ impl Reader<'_> {
         if rest[stop] != b'"' {
             return Ok(None);
         }
-        let raw = &rest[..stop];
-        let text = if raw.is_ascii() {
-            // ASCII is UTF-8.
-            std::str::from_utf8(raw).map_err(|_| Error::Decode("invalid UTF-8".into()))?
-        } else {
-            std::str::from_utf8(raw)
-                .map_err(|_| Error::Decode("invalid UTF-8 in a string".into()))?
-        };
+        let text = std::str::from_utf8(&rest[..stop])
+            .map_err(|_| Error::Decode("invalid UTF-8 in a string".into()))?;
         self.i += stop + 2;
         Ok(Some(text))
+    }
+
+    /// The metric a key without escapes names, read from the raw bytes (a catalogue
+    /// name is ASCII, so a match needs no UTF-8 check); `None` (nothing consumed) for
+    /// anything else, which the caller reads in full.
+    fn metric_key(&mut self) -> Option<Metric> {
+        let b: &[u8] = self.b;
+        let rest = b
+            .get(self.i + 1..)
+            .filter(|_| b.get(self.i) == Some(&b'"'))?;
+        let stop = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if rest[stop] != b'"' {
+            return None;
+        }
+        let metric = Metric::from_column_bytes(&rest[..stop])?;
+        self.i += stop + 2;
+        Some(metric)
     }
 
     fn escape(&mut self, out: &mut String) -> Result<()> {
@@ -630,17 +646,9 @@ impl Reader<'_> {
     /// `{"column": number, ...}` into the sample's metric slots.
     fn metrics(&mut self, out: &mut Sample) -> Result<()> {
         self.object(|r| {
-            let metric = match r.plain_str()? {
-                Some(name) => Metric::from_column(name)
-                    .ok_or_else(|| Error::Decode(format!("unknown metric `{name}`")))?,
-                None => {
-                    let mut name = std::mem::take(&mut r.scratch);
-                    r.string_into(&mut name)?;
-                    let m = Metric::from_column(&name)
-                        .ok_or_else(|| Error::Decode(format!("unknown metric `{name}`")));
-                    r.scratch = name;
-                    m?
-                }
+            let metric = match r.metric_key() {
+                Some(m) => m,
+                None => r.metric_name()?,
             };
             r.ws();
             r.expect(b':')?;
@@ -649,6 +657,20 @@ impl Reader<'_> {
             out.metrics.set(metric, value);
             Ok(())
         })
+    }
+
+    /// A metric key read in full (escapes, or an unknown name for the error).
+    fn metric_name(&mut self) -> Result<Metric> {
+        if let Some(name) = self.plain_str()? {
+            return Metric::from_column(name)
+                .ok_or_else(|| Error::Decode(format!("unknown metric `{name}`")));
+        }
+        let mut name = std::mem::take(&mut self.scratch);
+        self.string_into(&mut name)?;
+        let m = Metric::from_column(&name)
+            .ok_or_else(|| Error::Decode(format!("unknown metric `{name}`")));
+        self.scratch = name;
+        m
     }
 
     /// `{"name": number, ...}` into the sample's extra columns.

@@ -151,6 +151,25 @@ mod tests {
         assert_eq!(s.metrics.get(crate::Metric::GpuTemp), Some(61.5));
     }
 
+    /// The reused sample keeps its `gpu_name` allocation between messages: a message
+    /// without the field (or with `null`) must still read as `None`.
+    #[test]
+    fn a_reused_sample_forgets_the_previous_gpu_name() {
+        let named = GOOD.replace(r#""gpu":"g","#, r#""gpu":"g","gpu_name":"RTX 4090","#);
+        let nulled = GOOD.replace(r#""gpu":"g","#, r#""gpu":"g","gpu_name":null,"#);
+        let mut s = empty_sample();
+        for (json, want) in [
+            (named.as_str(), Some("RTX 4090")),
+            (GOOD, None),
+            (named.as_str(), Some("RTX 4090")),
+            (nulled.as_str(), None),
+        ] {
+            decode_sample_into(json.as_bytes(), &mut s).expect(json);
+            assert_eq!(s.gpu_name.as_deref(), want, "{json}");
+            assert_eq!(s, decode_sample_serde(json.as_bytes()).expect(json));
+        }
+    }
+
     #[test]
     fn rejects_other_versions_unknown_metrics_and_missing_fields() {
         let err = |json: &str| decode_sample(json.as_bytes()).expect_err(json).to_string();
