@@ -31,9 +31,7 @@ struct Span {
 /// ```
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
-    /// By topic, then partition: [`OffsetTracker::track`] runs for every record and
-    /// finds its partition by the borrowed topic name, without building a key.
-    partitions: BTreeMap<String, BTreeMap<i32, VecDeque<Span>>>,
+    partitions: BTreeMap<TopicPartition, VecDeque<Span>>,
 }
 
 impl OffsetTracker {
@@ -41,11 +39,13 @@ impl OffsetTracker {
     /// Batches are numbered in the order they are opened; a partition's records arrive
     /// in offset order.
     pub fn track(&mut self, batch: u64, topic: &str, partition: i32, offset: i64) {
-        let topic = match self.partitions.get_mut(topic) {
-            Some(t) => t,
-            None => self.partitions.entry(topic.to_string()).or_default(),
+        let spans = match self.partitions.get_mut(&(topic.to_string(), partition)) {
+            Some(s) => s,
+            None => self
+                .partitions
+                .entry((topic.to_string(), partition))
+                .or_default(),
         };
-        let spans = topic.entry(partition).or_default();
         let next = offset.saturating_add(1);
         match spans.back_mut() {
             Some(last) if last.batch == batch => last.next = last.next.max(next),
@@ -61,51 +61,38 @@ impl OffsetTracker {
     /// the offset to commit (the next one to read).
     pub fn complete(&mut self, batch: u64) -> Vec<(TopicPartition, i64)> {
         let mut out = Vec::new();
-        for (topic, partitions) in &mut self.partitions {
-            for (partition, spans) in partitions.iter_mut() {
-                for s in spans.iter_mut() {
-                    if s.batch == batch {
-                        s.done = true;
-                    }
-                }
-                let mut commit = None;
-                while spans.front().is_some_and(|s| s.done) {
-                    commit = spans.pop_front().map(|s| s.next);
-                }
-                if let Some(next) = commit {
-                    out.push(((topic.clone(), *partition), next));
+        for (tp, spans) in &mut self.partitions {
+            for s in spans.iter_mut() {
+                if s.batch == batch {
+                    s.done = true;
                 }
             }
+            let mut commit = None;
+            while spans.front().is_some_and(|s| s.done) {
+                commit = spans.pop_front().map(|s| s.next);
+            }
+            if let Some(next) = commit {
+                out.push((tp.clone(), next));
+            }
         }
-        self.prune();
+        self.partitions.retain(|_, s| !s.is_empty());
         out
     }
 
     /// Forgets the records of `partitions` (no longer owned, or to be read again): their
     /// batches may still complete, but never commit them.
     pub fn forget(&mut self, partitions: &[TopicPartition]) {
-        for (topic, partition) in partitions {
-            if let Some(t) = self.partitions.get_mut(topic) {
-                t.remove(partition);
-            }
+        for tp in partitions {
+            self.partitions.remove(tp);
         }
-        self.prune();
     }
 
     /// Forgets the records of `batch` (dropped before it was sealed: they are read again).
     pub fn forget_batch(&mut self, batch: u64) {
-        for spans in self.partitions.values_mut().flat_map(BTreeMap::values_mut) {
+        for spans in self.partitions.values_mut() {
             spans.retain(|s| s.batch != batch);
         }
-        self.prune();
-    }
-
-    /// Drops partitions (and topics) with nothing left to commit.
-    fn prune(&mut self) {
-        for t in self.partitions.values_mut() {
-            t.retain(|_, s| !s.is_empty());
-        }
-        self.partitions.retain(|_, t| !t.is_empty());
+        self.partitions.retain(|_, s| !s.is_empty());
     }
 
     /// Forgets everything not yet committed.
@@ -115,10 +102,7 @@ impl OffsetTracker {
 
     /// Partitions with records not yet committed.
     pub fn partitions(&self) -> Vec<TopicPartition> {
-        self.partitions
-            .iter()
-            .flat_map(|(topic, t)| t.keys().map(|p| (topic.clone(), *p)))
-            .collect()
+        self.partitions.keys().cloned().collect()
     }
 }
 

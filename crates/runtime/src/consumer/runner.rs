@@ -413,7 +413,6 @@ where
         tracker: OffsetTracker::default(),
         committed: HashMap::new(),
         known: HashMap::new(),
-        in_counters: Vec::new(),
         open_id: 1,
         open_records: 0,
         open_since: None,
@@ -478,11 +477,8 @@ struct Loop<'a, B, E> {
     tracker: OffsetTracker,
     /// Last committed position per partition: a re-read batch never moves it back.
     committed: HashMap<TopicPartition, i64>,
-    /// Per topic and partition since the last rebalance: what the destination already
-    /// holds (looked up by the borrowed topic name: this runs for every record).
-    known: HashMap<String, HashMap<i32, Option<i64>>>,
-    /// `records_in` per topic, resolved once (a labelled lookup hashes the label).
-    in_counters: Vec<(String, prometheus::IntCounter)>,
+    /// Per partition since the last rebalance: what the destination already holds.
+    known: HashMap<TopicPartition, Option<i64>>,
     open_id: u64,
     open_records: usize,
     open_since: Option<Instant>,
@@ -573,20 +569,14 @@ impl<B: Send + 'static, E: std::error::Error + From<Error> + Send + Sync + 'stat
             payload: msg.payload(),
         };
         self.consumed += 1;
-        self.count_in(record.topic);
-        let known = self
-            .known
-            .get(record.topic)
-            .and_then(|t| t.get(&record.partition));
-        let durable = match known {
+        self.metrics.record_in(record.topic);
+        let tp = (record.topic.to_string(), record.partition);
+        let durable = match self.known.get(&tp) {
             Some(d) => *d,
             None => {
                 let d = sink.durable_through(record.topic, record.partition).await?;
                 tracing::info!(topic = record.topic, partition = record.partition, durable_through = ?d, "partition opened");
-                self.known
-                    .entry(record.topic.to_string())
-                    .or_default()
-                    .insert(record.partition, d);
+                self.known.insert(tp, d);
                 d
             }
         };
@@ -603,17 +593,6 @@ impl<B: Send + 'static, E: std::error::Error + From<Error> + Send + Sync + 'stat
             Take::DeadLetter(reason) => self.dead_letter(&record, &reason)?,
         }
         Ok(())
-    }
-
-    fn count_in(&mut self, topic: &str) {
-        match self.in_counters.iter().find(|(t, _)| t == topic) {
-            Some((_, c)) => c.inc(),
-            None => {
-                let c = self.metrics.records_in_counter(topic);
-                c.inc();
-                self.in_counters.push((topic.to_string(), c));
-            }
-        }
     }
 
     fn dead_letter(&mut self, record: &Record<'_>, reason: &str) -> Result<(), Error> {

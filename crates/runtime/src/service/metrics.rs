@@ -139,12 +139,6 @@ impl CommonMetrics {
         self.records_in.with_label_values(&[topic]).inc();
     }
 
-    /// The `records_in` counter of `topic`, for callers that count every record and
-    /// resolve the label once.
-    pub fn records_in_counter(&self, topic: &str) -> IntCounter {
-        self.records_in.with_label_values(&[topic])
-    }
-
     /// Records consumed so far, over every topic.
     pub fn records_in_total(&self) -> u64 {
         use prometheus::core::Collector as _;
