@@ -60,9 +60,11 @@ pub struct TableWriter {
 /// Table properties of every table the lake creates.
 fn properties() -> [(TableProperty, &'static str); 4] {
     [
-        // A checkpoint every 50 commits keeps a reader's log replay short on a stream
-        // that commits every few seconds.
-        (TableProperty::CheckpointInterval, "50"),
+        // A checkpoint every 10 commits keeps log replay short on a stream that commits
+        // every few seconds. Replay decodes every JSON commit since the checkpoint at
+        // once: at 50, a processor's heap peaked at 105 MB of JSON decoders alone
+        // (heaptrack, 14-minute soak; BENCHMARKS.md "Soak").
+        (TableProperty::CheckpointInterval, "10"),
         (TableProperty::LogRetentionDuration, "interval 7 days"),
         (
             TableProperty::DeletedFileRetentionDuration,
