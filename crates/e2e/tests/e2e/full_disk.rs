@@ -15,9 +15,8 @@ use std::time::Duration;
 
 use gpustream_test_kit::kafka::{Sender, committed_total};
 use gpustream_test_kit::lake::lake_ids;
-use gpustream_test_kit::samples::t0;
 use gpustream_test_kit::{services, unique};
-use support::{Proc, sample, wait_lake};
+use support::{Proc, send_samples, wait_lake};
 
 /// A tmpfs mounted for the test's lifetime.
 struct Tmpfs {
@@ -69,15 +68,6 @@ fn fill(dir: &Path) -> PathBuf {
     path
 }
 
-fn send(sender: &Sender, first: u64, n: u64) {
-    for i in first..first + n {
-        let gpu = format!("gpu{}", i % 4);
-        let t = t0() + chrono::Duration::milliseconds(i as i64 * 100);
-        sender.send_sample((i % 2) as i32, &sample(&gpu, i, t, 60.0 + (i % 7) as f64));
-    }
-    sender.flush();
-}
-
 /// Watches the refusal for `span`: not ready with `why` in the body, no Kafka commit
 /// past the rows the lake holds.
 fn refused_for(proc: &Proc, span: Duration, why: &str, lake: &Path, ctx: (&str, &str, &str)) {
@@ -120,7 +110,7 @@ fn a_full_then_read_only_lake_stops_commits_and_recovers_without_loss() {
     let sender = Sender::new(&svc.brokers, &topic);
     let ctx = (svc.brokers.as_str(), group.as_str(), topic.as_str());
 
-    send(&sender, 0, 2_000);
+    send_samples(&sender, 0, 2_000);
     assert!(
         wait_lake(&lake, 2_000, Duration::from_secs(60)).is_some(),
         "first rows"
@@ -128,7 +118,7 @@ fn a_full_then_read_only_lake_stops_commits_and_recovers_without_loss() {
 
     // The disk fills up.
     let filler = fill(&fs.path);
-    send(&sender, 2_000, 20_000);
+    send_samples(&sender, 2_000, 20_000);
     refused_for(&proc, Duration::from_secs(10), "space", &lake, ctx);
     std::fs::remove_file(&filler).expect("free the space");
     assert!(
@@ -138,7 +128,7 @@ fn a_full_then_read_only_lake_stops_commits_and_recovers_without_loss() {
 
     // The file system turns read-only.
     fs.remount("ro");
-    send(&sender, 22_000, 5_000);
+    send_samples(&sender, 22_000, 5_000);
     refused_for(&proc, Duration::from_secs(8), "read-only", &lake, ctx);
     fs.remount("rw");
     assert!(

@@ -20,9 +20,8 @@ use gpustream_lake::Lake;
 use gpustream_test_kit::data::workspace_root;
 use gpustream_test_kit::http::http_get;
 use gpustream_test_kit::kafka::{Sender, committed_total};
-use gpustream_test_kit::samples::t0;
 use gpustream_test_kit::{free_port, services, unique};
-use support::{Proc, sample};
+use support::{Proc, send_samples};
 
 /// A moto server of the test's own, enforcing IAM; killed on drop.
 struct PrivateS3 {
@@ -159,15 +158,6 @@ fn wait_lake(lake: &Lake, n: usize, timeout: Duration) -> bool {
     false
 }
 
-fn send(sender: &Sender, first: u64, n: u64) {
-    for i in first..first + n {
-        let gpu = format!("gpu{}", i % 4);
-        let t = t0() + chrono::Duration::milliseconds(i as i64 * 100);
-        sender.send_sample((i % 2) as i32, &sample(&gpu, i, t, 60.0 + (i % 7) as f64));
-    }
-    sender.flush();
-}
-
 /// Watches a denial for `span`: not ready with the S3 refusal named, the lake does not
 /// move, no Kafka commit past what it holds.
 fn refused_for(proc: &Proc, span: Duration, lake: &Lake, held: usize, ctx: (&str, &str, &str)) {
@@ -220,7 +210,7 @@ fn s3_denying_writes_stops_commits_and_recovers_without_loss() {
     let sender = Sender::new(&svc.brokers, &topic);
     let ctx = (svc.brokers.as_str(), group.as_str(), topic.as_str());
 
-    send(&sender, 0, 2_000);
+    send_samples(&sender, 0, 2_000);
     assert!(
         wait_lake(&lake, 2_000, Duration::from_secs(60)),
         "first rows, with the writer's key allowed"
@@ -229,7 +219,7 @@ fn s3_denying_writes_stops_commits_and_recovers_without_loss() {
 
     // Writes are denied; reads still work.
     s3.deny("s3:PutObject");
-    send(&sender, 2_000, 5_000);
+    send_samples(&sender, 2_000, 5_000);
     refused_for(&proc, Duration::from_secs(10), &lake, 2_000, ctx);
     s3.allow();
     assert!(
@@ -240,7 +230,7 @@ fn s3_denying_writes_stops_commits_and_recovers_without_loss() {
 
     // Every S3 action is denied, reads of the table log too.
     s3.deny("s3:*");
-    send(&sender, 7_000, 3_000);
+    send_samples(&sender, 7_000, 3_000);
     refused_for(&proc, Duration::from_secs(8), &lake, 7_000, ctx);
     s3.allow();
     assert!(

@@ -159,6 +159,17 @@ impl Drop for Proc {
     }
 }
 
+/// Sends samples `first..first + n` of four GPUs, 100 ms apart from the test kit's `t0`,
+/// alternately to partitions 0 and 1, and waits until they are delivered.
+pub fn send_samples(sender: &gpustream_test_kit::kafka::Sender, first: u64, n: u64) {
+    for i in first..first + n {
+        let gpu = format!("gpu{}", i % 4);
+        let t = gpustream_test_kit::samples::t0() + chrono::Duration::milliseconds(i as i64 * 100);
+        sender.send_sample((i % 2) as i32, &sample(&gpu, i, t, 60.0 + (i % 7) as f64));
+    }
+    sender.flush();
+}
+
 /// A GPU sample at `time` with a temperature and a load, id derived like the producer's.
 pub fn sample(gpu: &str, seq: u64, time: DateTime<Utc>, temp: f64) -> Sample {
     SampleBuilder::new("ops-host", gpu)
