@@ -187,12 +187,7 @@ async fn revoked_privileges_and_a_changed_password_lose_nothing() {
     }
     assert_eq!(got as usize, N, "every sample is a point, once");
     assert!(health.problem().is_none(), "/health is good again");
-    shutdown.cancel();
-    let summary = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("sink stops")
-        .expect("sink task")
-        .expect("sink run");
+    let summary = influx_sink::stop(run, &shutdown).await;
     assert_eq!(summary.points_written as usize, N, "{summary:?}");
     let total = tokio::task::spawn_blocking({
         let (b, g, t) = (svc.brokers.clone(), group.clone(), topic.clone());

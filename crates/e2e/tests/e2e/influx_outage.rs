@@ -163,12 +163,7 @@ async fn every_point_arrives_after_a_30_s_influxdb_outage_mid_replay() {
     assert_eq!(metrics.common.paused.get(), 0, "consumption resumed");
     assert!(health.problem().is_none(), "/health is good again");
 
-    shutdown.cancel();
-    let summary = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("sink stops")
-        .expect("sink task")
-        .expect("sink run");
+    let summary = influx_sink::stop(run, &shutdown).await;
     assert_eq!(summary.points_written as usize, n, "{summary:?}");
     let offsets = tokio::task::spawn_blocking({
         let brokers = svc.brokers.clone();

@@ -52,6 +52,20 @@ pub fn start(brokers: &str, group: &str, topic: &str, mut influx: InfluxConfig) 
     }
 }
 
+/// Cancels the sink and waits (at most 30 s) for its run to end; panics unless it ends
+/// well. What the run reports.
+pub async fn stop(
+    run: JoinHandle<consumer_influx::Result<RunSummary>>,
+    shutdown: &CancellationToken,
+) -> RunSummary {
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("sink stops")
+        .expect("sink task")
+        .expect("sink run")
+}
+
 /// Sends `samples` to `topic` in order, evenly spread over `over` (as a replay would);
 /// the counter says how many were delivered so far.
 pub fn paced_replay(
