@@ -499,6 +499,15 @@ pub fn follow(
 mod tests {
     use super::*;
 
+    fn identity() -> Identity {
+        Identity {
+            host: "h".into(),
+            gpu: "g".into(),
+            gpu_index: 0,
+            gpu_name: None,
+        }
+    }
+
     /// Found writing the `follow_state` fuzz target (review): a state file whose line count or
     /// position sits at the end of its range overflowed it (a panic in debug builds) at the next
     /// line.
@@ -520,12 +529,7 @@ mod tests {
                 last_utc: None,
             },
         };
-        let identity = Identity {
-            host: "h".into(),
-            gpu: "g".into(),
-            gpu_index: 0,
-            gpu_name: None,
-        };
+        let identity = identity();
         let mut out = Vec::new();
         let appended = b"2024-01-01 00:00:00 , 5 ,\n2024-01-01 00:00:01 , 6 ,";
         let after = state.resume(
@@ -567,12 +571,7 @@ mod tests {
                 last_utc: None,
             },
         };
-        let identity = Identity {
-            host: "h".into(),
-            gpu: "g".into(),
-            gpu_index: 0,
-            gpu_name: None,
-        };
+        let identity = identity();
         let input = LogInput {
             path: path.clone(),
             identity,
