@@ -2,10 +2,11 @@
 //! the shared instance other tests use.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use crate::names::free_port;
+use crate::process::{spawn_logged, terminate, wait_until};
 
 /// An `influxd` on 127.0.0.1 with its data in a temporary directory. Stopped on drop.
 pub struct PrivateInflux {
@@ -75,23 +76,22 @@ impl PrivateInflux {
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "influxd already running");
         let log = std::fs::File::create(self.config.with_extension("log")).expect("log file");
-        let child = Command::new(&self.exe)
-            .arg("-config")
-            .arg(&self.config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", self.exe.display()));
+        let child = spawn_logged(
+            Command::new(&self.exe).arg("-config").arg(&self.config),
+            log,
+        );
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.is_up() {
-            assert!(
-                Instant::now() < deadline,
-                "influxd did not answer /ping within 30 s; see {}",
-                self.config.with_extension("log").display()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until(
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || self.is_up(),
+            || {
+                format!(
+                    "influxd did not answer /ping within 30 s; see {}",
+                    self.config.with_extension("log").display()
+                )
+            },
+        );
     }
 
     /// Stops the server (SIGTERM, then SIGKILL after 10 s) and waits until it is gone.
@@ -112,21 +112,6 @@ impl Drop for PrivateInflux {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// SIGTERM, then SIGKILL after 10 s; waits until the process is gone.
-pub fn terminate(child: &mut Child) {
-    let pid = child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 fn ping(addr: &str) -> bool {

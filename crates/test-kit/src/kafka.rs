@@ -83,12 +83,9 @@ pub fn read_topic(brokers: &str, topic: &str, expected: usize, timeout: Duration
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
     let mut tpl = TopicPartitionList::new();
-    for p in md.topics()[0].partitions() {
-        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+    for p in partitions(&consumer, topic) {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
             .expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
@@ -123,12 +120,9 @@ pub fn committed(brokers: &str, group: &str, topic: &str) -> HashMap<i32, i64> {
     let consumer: BaseConsumer = gpustream_runtime::kafka::consumer_config(brokers, group)
         .create()
         .expect("consumer");
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
     let mut tpl = TopicPartitionList::new();
-    for p in md.topics()[0].partitions() {
-        tpl.add_partition(topic, p.id());
+    for p in partitions(&consumer, topic) {
+        tpl.add_partition(topic, p);
     }
     let got = consumer
         .committed_offsets(tpl, Duration::from_secs(10))
@@ -145,6 +139,14 @@ pub fn committed(brokers: &str, group: &str, topic: &str) -> HashMap<i32, i64> {
             )
         })
         .collect()
+}
+
+/// The partition ids of `topic`, as the broker's metadata lists them.
+fn partitions(consumer: &BaseConsumer, topic: &str) -> Vec<i32> {
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()[0].partitions().iter().map(|p| p.id()).collect()
 }
 
 /// Sends raw payloads or samples to explicit partitions and waits until every one is

@@ -93,23 +93,11 @@ pub fn read_local_table(dir: &Path) -> Vec<RecordBatch> {
 /// files under the table that are neither data (`.parquet`) nor log (`_delta_log/`):
 /// temporary files must never be visible.
 pub fn lake_ids(lake: &Path) -> (HashMap<String, usize>, Vec<String>) {
-    let mut strays = Vec::new();
-    let mut stack = vec![lake.join("samples")];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                if p.file_name().is_some_and(|n| n != "_delta_log") {
-                    stack.push(p);
-                }
-            } else if p.extension().is_none_or(|x| x != "parquet") {
-                strays.push(p.display().to_string());
-            }
-        }
-    }
+    let strays = files_outside_log(&lake.join("samples"))
+        .into_iter()
+        .filter(|p| p.extension().is_none_or(|x| x != "parquet"))
+        .map(|p| p.display().to_string())
+        .collect();
     let lake = Lake::open(lake.to_str().expect("utf-8 path")).expect("lake");
     let ids = blocking(async move { sample_ids(&lake).await });
     (ids, strays)
@@ -118,6 +106,17 @@ pub fn lake_ids(lake: &Path) -> (HashMap<String, usize>, Vec<String>) {
 /// Every Parquet data file under a local lake table directory, recursively, sorted
 /// (committed or not: what is on disk).
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = files_outside_log(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every file under a table directory, recursively, except those in `_delta_log/`
+/// (unreadable directories are skipped).
+fn files_outside_log(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -130,12 +129,11 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
                 if p.file_name().is_some_and(|n| n != "_delta_log") {
                     stack.push(p);
                 }
-            } else if p.extension().is_some_and(|x| x == "parquet") {
+            } else {
                 out.push(p);
             }
         }
     }
-    out.sort();
     out
 }
 

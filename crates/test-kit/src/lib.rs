@@ -11,6 +11,7 @@
 //! - [`http`]: a blocking `GET` and Prometheus text-exposition readers;
 //! - [`influxd`], [`tansu`] and [`alertmanager`]: private servers a test may stop and
 //!   start (the broker keeps its data in S3 across restarts);
+//! - [`process`]: starting a private server with its log, waiting for it, stopping it;
 //! - [`influxdb`]: InfluxQL queries against the test InfluxDB;
 //! - [`lake`]: reading a lake's Delta tables back;
 //! - [`other_engines`]: the same tables read by delta-rs' Python bindings and polars;
@@ -32,6 +33,7 @@ pub mod kafka;
 pub mod lake;
 pub mod names;
 pub mod other_engines;
+pub mod process;
 pub mod s3;
 pub mod samples;
 pub mod tansu;

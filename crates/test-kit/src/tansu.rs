@@ -4,10 +4,10 @@
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::influxd::terminate;
 use crate::names::free_port;
+use crate::process::{spawn_logged, terminate, wait_until};
 
 /// A `tansu broker` on 127.0.0.1 with the `s3://` storage engine. Stopped on drop.
 pub struct PrivateBroker {
@@ -57,7 +57,8 @@ impl PrivateBroker {
         assert!(self.child.is_none(), "broker already running");
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let log = self.log.reopen().expect("log");
-        let child = Command::new(&self.exe)
+        let mut command = Command::new(&self.exe);
+        command
             .args([
                 "broker",
                 "--listener-url",
@@ -71,21 +72,20 @@ impl PrivateBroker {
             .env("AWS_ALLOW_HTTP", "true")
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", self.exe.display()));
+            .env("AWS_REGION", "us-east-1");
+        let child = spawn_logged(&mut command, log);
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.is_up() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen within 30 s; log: {}",
-                std::fs::read_to_string(self.log.path()).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || self.is_up(),
+            || {
+                format!(
+                    "tansu did not listen within 30 s; log: {}",
+                    std::fs::read_to_string(self.log.path()).unwrap_or_default()
+                )
+            },
+        );
     }
 
     /// Stops the broker (SIGTERM, then SIGKILL after 10 s) and waits until it is gone.
