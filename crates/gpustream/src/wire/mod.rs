@@ -5,6 +5,7 @@
 
 mod decode;
 mod encode;
+mod reference;
 
 use chrono::Datelike;
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use crate::sample::Sample;
 
 pub use decode::decode_into;
 pub use encode::encode_into;
+pub use reference::{decoder_disagreement, same_sample};
 
 /// Version written in every message's `schema_version` field.
 pub const SCHEMA_VERSION: u32 = 1;
