@@ -4,30 +4,14 @@
 //! the old progress carried over as `txn` versions; a second conversion changes
 //! nothing.
 
-use std::path::Path;
-
 use gpustream_lake::Lake;
 use gpustream_lake::delta::{self, SAMPLES, TableWriter, app_id};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read fixture") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else if e.file_name() != "README.md" {
-            std::fs::copy(e.path(), &target).expect("copy");
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_lake_of_the_previous_version_converts_in_place() {
-    let fixture = gpustream_test_kit::data::workspace_root()
-        .join("crates/batch-analytics/tests/fixtures/lake-v0.1-hive");
-    let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(&fixture, dir.path());
+    let dir = gpustream_test_kit::data::copy_of_fixture(
+        "crates/batch-analytics/tests/fixtures/lake-v0.1-hive",
+    );
     let files_before = gpustream_test_kit::lake::parquet_files(dir.path()).len();
     let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
 

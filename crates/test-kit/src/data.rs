@@ -1,7 +1,7 @@
 //! Where things are: the workspace root and the real GPU-Z logs of `../shared/data/gpuz/`
 //! (beside the checkout, never copied into it).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The workspace root (the directory of the top `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
@@ -38,4 +38,26 @@ pub fn shared_logs() -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
+}
+
+/// A copy of the fixture directory `relative` to the workspace root (a lake written by
+/// an earlier version, say) in a new temporary directory, without its README files, for
+/// a test to change at will.
+pub fn copy_of_fixture(relative: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_tree(&workspace_root().join(relative), dir.path());
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read fixture") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else if e.file_name() != "README.md" {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
 }

@@ -1,20 +1,11 @@
 //! A lake written by the previous version (bare Hive-layout Parquet, see
 //! tests/fixtures/lake-v0.1-hive/README.md) through `convert`, then the nightly job.
 
-use batch_analytics::cli::{Cli, run};
-use clap::Parser;
 use gpustream_lake::Lake;
 
 use crate::fixture::*;
 
 const FIXTURE_DAY: &str = "2025-03-14";
-
-async fn command(argv: &[&str]) -> batch_analytics::Result<String> {
-    let cli = Cli::try_parse_from(argv).expect("parse");
-    let mut out = Vec::new();
-    run(cli, &mut out).await?;
-    Ok(String::from_utf8(out).expect("utf-8"))
-}
 
 async fn scalar(lake: &Lake, sql: &str) -> i64 {
     let out = batch_analytics::run_sql(&session(lake).await, sql)
@@ -25,10 +16,9 @@ async fn scalar(lake: &Lake, sql: &str) -> i64 {
 
 #[tokio::test]
 async fn convert_then_daily_on_a_lake_of_the_previous_version() {
-    let fixture = gpustream_test_kit::data::workspace_root()
-        .join("crates/batch-analytics/tests/fixtures/lake-v0.1-hive");
-    let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(&fixture, dir.path());
+    let dir = gpustream_test_kit::data::copy_of_fixture(
+        "crates/batch-analytics/tests/fixtures/lake-v0.1-hive",
+    );
     let path = dir.path().to_str().expect("path");
     let lake = Lake::open(path).expect("lake");
     let daily = [

@@ -28,7 +28,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use batch_analytics::LakeSession;
+use batch_analytics::cli::{Cli, run};
+use batch_analytics::model::AnalysisOptions;
+use batch_analytics::{NightlyOptions, NightlyOutput, run_nightly};
 use chrono::{DateTime, NaiveDate, Utc};
+use clap::Parser;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
@@ -278,6 +282,99 @@ pub async fn session(lake: &Lake) -> LakeSession {
     LakeSession::open(lake.clone()).await.expect("open session")
 }
 
+/// Runs the `batch-analytics` command line `argv` (program name first) and returns
+/// what it printed.
+pub async fn command(argv: &[&str]) -> batch_analytics::Result<String> {
+    let cli = Cli::try_parse_from(argv).expect("parse");
+    let mut out = Vec::new();
+    run(cli, &mut out).await?;
+    Ok(String::from_utf8(out).expect("utf-8"))
+}
+
+/// A simulator sample of `host`/`gpu` (model `name`) at `t` with the given readings.
+pub fn sim_sample(
+    host: &str,
+    gpu: &str,
+    name: &str,
+    session: &str,
+    t: DateTime<Utc>,
+    seq: u64,
+    m: &[(Metric, f64)],
+) -> Sample {
+    let mut metrics = Metrics::default();
+    for (k, v) in m {
+        metrics.set(*k, *v);
+    }
+    Sample {
+        event_id: event_id(Source::Sim, host, gpu, session, seq),
+        event_time: t,
+        host: host.into(),
+        gpu: gpu.into(),
+        gpu_index: 0,
+        gpu_name: Some(name.into()),
+        source: Source::Sim,
+        session: session.into(),
+        seq,
+        metrics,
+        unsupported: Vec::new(),
+        extra: Default::default(),
+    }
+}
+
+/// A time written in RFC 3339.
+pub fn at(text: &str) -> DateTime<Utc> {
+    text.parse().expect("fixture time")
+}
+
+/// An empty local lake in a temporary directory.
+pub fn new_lake() -> (tempfile::TempDir, Lake) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = Lake::open(dir.path().to_str().expect("path")).expect("lake");
+    (dir, lake)
+}
+
+/// The nightly job over `date` with a report and no CSV, with the allocation labels
+/// `labels` (CSV text) when given.
+pub async fn run_with(
+    lake: &Lake,
+    date: &str,
+    analysis: AnalysisOptions,
+    labels: Option<&str>,
+) -> NightlyOutput {
+    let allocations = labels.map(|text| {
+        Arc::new(batch_analytics::allocations::parse("labels.csv", text).expect("labels"))
+    });
+    let options = NightlyOptions {
+        analysis,
+        csv: false,
+        report: true,
+        render_report: false,
+        allocations,
+    };
+    let date: NaiveDate = date.parse().expect("date");
+    run_nightly(&session(lake).await, date, &options)
+        .await
+        .expect("nightly run")
+}
+
+/// One table of a nightly run's output.
+pub fn table(out: &NightlyOutput, name: &str) -> RecordBatch {
+    out.table(name)
+        .unwrap_or_else(|| panic!("no table {name}"))
+        .batch
+        .clone()
+}
+
+/// Asserts a value equal to `expected` up to rounding.
+#[track_caller]
+pub fn close(got: Option<f64>, expected: f64) {
+    let got = got.unwrap_or_else(|| panic!("expected {expected}, got NULL"));
+    assert!(
+        (got - expected).abs() < 1e-9,
+        "expected {expected}, got {got}"
+    );
+}
+
 /// All batches as one (the tests' results are tiny).
 pub fn one_batch(batches: &[RecordBatch]) -> RecordBatch {
     let schema = batches.first().expect("at least one batch").schema();
@@ -307,6 +404,11 @@ pub fn floats(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
 pub fn ints(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
     let a = column(batch, name, &DataType::Int64);
     a.as_primitive::<Int64Type>().iter().collect()
+}
+
+pub fn bools(batch: &RecordBatch, name: &str) -> Vec<Option<bool>> {
+    let a = column(batch, name, &DataType::Boolean);
+    a.as_boolean().iter().collect()
 }
 
 /// Asserts float columns equal up to rounding.
@@ -343,17 +445,8 @@ pub async fn version(lake: &Lake, location: &str) -> u64 {
 /// the table), sorted.
 pub async fn files_of_day(lake: &Lake, location: &str, date: &str) -> Vec<String> {
     let table = delta_table(lake, location).await;
-    let snapshot = table.snapshot().expect("snapshot");
-    let mut files: Vec<String> = snapshot
-        .log_data()
-        .into_iter()
-        .filter(|f| {
-            f.partition_values_map()
-                .get("date")
-                .is_some_and(|v| v.as_deref() == Some(date))
-        })
-        .map(|f| f.path().into_owned())
-        .collect();
+    let mut files =
+        gpustream_lake::delta::active_files_in_date(&table, date).expect("active files");
     files.sort();
     files
 }
@@ -367,18 +460,4 @@ pub async fn rows_of_day(lake: &Lake, table: &str, date: &str) -> i64 {
     .await
     .expect("count");
     ints(&one_batch(&out.batches), "n")[0].expect("a count")
-}
-
-/// Copies a directory tree (a fixture lake), leaving out README files.
-pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read fixture") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else if e.file_name() != "README.md" {
-            std::fs::copy(e.path(), &target).expect("copy");
-        }
-    }
 }

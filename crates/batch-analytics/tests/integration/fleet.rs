@@ -2,103 +2,19 @@
 //! `health`, `cohorts`) on hand-built lakes, the allocation labels through the command
 //! line, and the simulator's labelled faults landing in the right tables.
 
-use std::sync::Arc;
-
 use batch_analytics::model::AnalysisOptions;
-use batch_analytics::{NightlyOptions, NightlyOutput, run_nightly};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
-use gpustream::{Metric, Metrics, Sample, Source, event_id};
+use chrono::Duration;
+use datafusion::arrow::array::RecordBatch;
+use gpustream::Metric;
 use gpustream_lake::Lake;
 use gpustream_sim::fleet::{FaultKind, FaultLabel, Fleet, FleetConfig};
 
 use crate::fixture::*;
-use crate::nightly::{at, new_lake};
 
 const KWH: f64 = 3.6e6;
 
-fn sample(
-    host: &str,
-    gpu: &str,
-    name: &str,
-    session: &str,
-    t: DateTime<Utc>,
-    seq: u64,
-    m: &[(Metric, f64)],
-) -> Sample {
-    let mut metrics = Metrics::default();
-    for (k, v) in m {
-        metrics.set(*k, *v);
-    }
-    Sample {
-        event_id: event_id(Source::Sim, host, gpu, session, seq),
-        event_time: t,
-        host: host.into(),
-        gpu: gpu.into(),
-        gpu_index: 0,
-        gpu_name: Some(name.into()),
-        source: Source::Sim,
-        session: session.into(),
-        seq,
-        metrics,
-        unsupported: Vec::new(),
-        extra: Default::default(),
-    }
-}
-
-pub async fn run_with(
-    lake: &Lake,
-    date: &str,
-    analysis: AnalysisOptions,
-    labels: Option<&str>,
-) -> NightlyOutput {
-    let allocations = labels.map(|text| {
-        Arc::new(batch_analytics::allocations::parse("labels.csv", text).expect("labels"))
-    });
-    let options = NightlyOptions {
-        analysis,
-        csv: false,
-        report: true,
-        render_report: false,
-        allocations,
-    };
-    let date: NaiveDate = date.parse().expect("date");
-    run_nightly(&session(lake).await, date, &options)
-        .await
-        .expect("nightly run")
-}
-
-pub fn table(out: &NightlyOutput, name: &str) -> RecordBatch {
-    out.table(name)
-        .unwrap_or_else(|| panic!("no table {name}"))
-        .batch
-        .clone()
-}
-
-pub fn bools(batch: &RecordBatch, name: &str) -> Vec<Option<bool>> {
-    let col = batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"));
-    cast(col, &DataType::Boolean)
-        .expect("cast")
-        .as_boolean()
-        .iter()
-        .collect()
-}
-
 fn s(v: &str) -> Option<String> {
     Some(v.to_string())
-}
-
-#[track_caller]
-fn close(got: Option<f64>, expected: f64) {
-    let got = got.unwrap_or_else(|| panic!("expected {expected}, got NULL"));
-    assert!(
-        (got - expected).abs() < 1e-9,
-        "expected {expected}, got {got}"
-    );
 }
 
 const LABELS: &str = "host,gpu,start,end,user,job,project\n\
@@ -115,7 +31,7 @@ async fn usage_lake() -> (tempfile::TempDir, Lake) {
     let mut samples = Vec::new();
     for m in 0..=120i64 {
         let idle = m <= 40 || (61..=80).contains(&m) || m >= 85;
-        samples.push(sample(
+        samples.push(sim_sample(
             "h1",
             "gpu0",
             "A",
@@ -135,7 +51,7 @@ async fn usage_lake() -> (tempfile::TempDir, Lake) {
         } else if k > 0 {
             counter += 2.5e6;
         }
-        samples.push(sample(
+        samples.push(sim_sample(
             "h2",
             "gpu1",
             "B",
@@ -316,7 +232,7 @@ async fn throttling_minutes_and_thermal_headroom() {
         if let Some(c) = cap {
             m.push((Metric::PerfCap, f64::from(*c)));
         }
-        samples.push(sample(
+        samples.push(sim_sample(
             "h1",
             "gpu0",
             "Known GPU",
@@ -328,7 +244,7 @@ async fn throttling_minutes_and_thermal_headroom() {
     }
     // gpu1 (another model): NVML bits, 2 s apart: SW thermal | idle, sync boost, none.
     for (i, bits) in [0x20 | 0x1, 0x20, 0x10, 0].iter().enumerate() {
-        samples.push(sample(
+        samples.push(sim_sample(
             "h1",
             "gpu1",
             "Other GPU",
@@ -343,7 +259,7 @@ async fn throttling_minutes_and_thermal_headroom() {
     }
     // gpu2 reports no code at all.
     for i in 0..3 {
-        samples.push(sample(
+        samples.push(sim_sample(
             "h1",
             "gpu2",
             "Other GPU",
@@ -389,7 +305,7 @@ async fn health_counters_xids_history_and_drain_list() {
     let mut samples = Vec::new();
     let mut push = |gpu: &str, session: &str, t: &str, m: &[(Metric, f64)]| {
         let seq = samples.len() as u64;
-        samples.push(sample("h1", gpu, "G", session, at(t), seq, m));
+        samples.push(sim_sample("h1", gpu, "G", session, at(t), seq, m));
     };
     use Metric::{EccCorrected as Corr, EccUncorrected as Unc, RemappedRows as Rows, Xid};
     // The day before: gpu0 +10 corrected, +1 uncorrected.
@@ -499,7 +415,7 @@ async fn cohorts_compare_temperature_at_equal_power() {
             } else {
                 (210.0, *high)
             };
-            samples.push(sample(
+            samples.push(sim_sample(
                 "h1",
                 &gpu,
                 "M",
@@ -516,7 +432,7 @@ async fn cohorts_compare_temperature_at_equal_power() {
         }
     }
     for i in 0..30i64 {
-        samples.push(sample(
+        samples.push(sim_sample(
             "h2",
             "gpu0",
             "N",
@@ -527,7 +443,7 @@ async fn cohorts_compare_temperature_at_equal_power() {
         ));
     }
     // Too few samples in a bucket: no row for it.
-    samples.push(sample(
+    samples.push(sim_sample(
         "h1",
         "gpu0",
         "M",

@@ -4,15 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use batch_analytics::cli::{Cli, run};
 use chrono::Duration;
-use clap::Parser;
 use datafusion::prelude::SessionContext;
 use gpustream::{Metric, Sample};
 use gpustream_lake::Lake;
 
 use crate::fixture::*;
-use crate::nightly::{at, new_lake, reading};
+use crate::nightly::reading;
 
 const SMALL_DAY: &str = "2024-02-01";
 
@@ -42,10 +40,7 @@ async fn counts(lake: &Lake) -> (i64, i64) {
 async fn maintain(path: &str, extra: &[&str]) -> String {
     let mut argv = vec!["batch-analytics", "maintain", "--lake", path];
     argv.extend_from_slice(extra);
-    let cli = Cli::try_parse_from(argv).expect("parse");
-    let mut out = Vec::new();
-    run(cli, &mut out).await.expect("maintain");
-    String::from_utf8(out).expect("utf-8")
+    command(&argv).await.expect("maintain")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,7 @@ use batch_analytics::model::AnalysisOptions;
 use batch_analytics::nightly::{NIGHTLY_TABLES, csv_path, table_location};
 use batch_analytics::{NightlyOptions, NightlyOutput, run_nightly, run_sql};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use datafusion::arrow::array::RecordBatch;
-use gpustream::{Metric, Metrics, Sample, Source, event_id};
+use gpustream::{Metric, Sample, Source};
 use gpustream_lake::Lake;
 
 use crate::fixture::*;
@@ -20,64 +19,11 @@ pub fn reading(
     seq: u64,
     m: &[(Metric, f64)],
 ) -> Sample {
-    let mut metrics = Metrics::default();
-    for (k, v) in m {
-        metrics.set(*k, *v);
-    }
-    Sample {
-        event_id: event_id(Source::Sim, "h1", gpu, session, seq),
-        event_time: t,
-        host: "h1".into(),
-        gpu: gpu.into(),
-        gpu_index: 0,
-        gpu_name: Some("Known GPU".into()),
-        source: Source::Sim,
-        session: session.into(),
-        seq,
-        metrics,
-        unsupported: Vec::new(),
-        extra: Default::default(),
-    }
-}
-
-pub fn at(text: &str) -> DateTime<Utc> {
-    text.parse().expect("fixture time")
-}
-
-pub fn new_lake() -> (tempfile::TempDir, Lake) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lake = Lake::open(dir.path().to_str().expect("path")).expect("lake");
-    (dir, lake)
+    sim_sample("h1", gpu, "Known GPU", session, t, seq, m)
 }
 
 pub async fn run(lake: &Lake, date: &str, analysis: AnalysisOptions) -> NightlyOutput {
-    let options = NightlyOptions {
-        analysis,
-        csv: false,
-        report: true,
-        render_report: false,
-        allocations: None,
-    };
-    let date: NaiveDate = date.parse().expect("date");
-    run_nightly(&session(lake).await, date, &options)
-        .await
-        .expect("nightly run")
-}
-
-fn table(out: &NightlyOutput, name: &str) -> RecordBatch {
-    out.table(name)
-        .unwrap_or_else(|| panic!("no table {name}"))
-        .batch
-        .clone()
-}
-
-#[track_caller]
-fn close(got: Option<f64>, expected: f64) {
-    let got = got.unwrap_or_else(|| panic!("expected {expected}, got NULL"));
-    assert!(
-        (got - expected).abs() < 1e-9,
-        "expected {expected}, got {got}"
-    );
+    run_with(lake, date, analysis, None).await
 }
 
 #[tokio::test]

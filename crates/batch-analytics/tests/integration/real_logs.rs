@@ -17,7 +17,6 @@ use gpustream_lake::Lake;
 use gpuz::{Identity, ParseOptions, parse_log};
 
 use crate::fixture::*;
-use crate::nightly::new_lake;
 
 const FLEET_DAY: &str = "2024-01-15";
 

@@ -20,8 +20,6 @@ use batch_analytics::report::PALETTE;
 use gpustream_sim::fleet::{Fleet, FleetConfig};
 
 use crate::fixture::*;
-use crate::fleet::{bools, run_with, table};
-use crate::nightly::{at, new_lake};
 
 /// A Chromium that has not finished by then is killed (with its renderer processes).
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);

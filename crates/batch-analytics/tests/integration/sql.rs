@@ -1,8 +1,6 @@
 //! The `sql` command over the lake's tables.
 
-use batch_analytics::cli::{Cli, run};
 use batch_analytics::{Error, run_sql};
-use clap::Parser;
 
 use crate::fixture::*;
 
@@ -89,11 +87,9 @@ async fn sql_command_prints_a_table() {
     let q = format!(
         "SELECT gpu, count(*) AS n FROM samples WHERE date = '{DAY}' GROUP BY gpu ORDER BY gpu"
     );
-    let cli =
-        Cli::try_parse_from(["batch-analytics", "sql", "--lake", path, q.as_str()]).expect("parse");
-    let mut out = Vec::new();
-    run(cli, &mut out).await.expect("run");
-    let text = String::from_utf8(out).expect("utf-8");
+    let text = command(&["batch-analytics", "sql", "--lake", path, q.as_str()])
+        .await
+        .expect("run");
     assert!(
         text.contains("| gpu0 | 3 |") && text.contains("| gpu1 | 2 |"),
         "{text}"
@@ -101,40 +97,34 @@ async fn sql_command_prints_a_table() {
     assert!(text.contains("2 row(s)"), "{text}");
 
     // CSV for scripts: header, rows, nothing else (scripts/demo.sh takes the last line).
-    let cli = Cli::try_parse_from([
-        "batch-analytics",
-        "sql",
-        "--lake",
-        path,
-        "--format",
-        "csv",
-        "SELECT count(*) AS n, max(date) AS last_day FROM samples",
-    ])
-    .expect("parse");
-    let mut out = Vec::new();
-    run(cli, &mut out).await.expect("csv");
+    let csv = |sql: &'static str| async move {
+        command(&[
+            "batch-analytics",
+            "sql",
+            "--lake",
+            path,
+            "--format",
+            "csv",
+            sql,
+        ])
+        .await
+    };
     assert_eq!(
-        String::from_utf8(out).expect("utf-8"),
+        csv("SELECT count(*) AS n, max(date) AS last_day FROM samples")
+            .await
+            .expect("csv"),
         "n,last_day\n7,2024-01-03\n"
     );
-    let cli = Cli::try_parse_from([
-        "batch-analytics",
-        "sql",
-        "--lake",
-        path,
-        "--format",
-        "csv",
-        "SELECT host FROM samples WHERE date = '1999-01-01'",
-    ])
-    .expect("parse");
-    let mut out = Vec::new();
-    run(cli, &mut out).await.expect("empty csv");
-    assert_eq!(String::from_utf8(out).expect("utf-8"), "host\n");
+    assert_eq!(
+        csv("SELECT host FROM samples WHERE date = '1999-01-01'")
+            .await
+            .expect("empty csv"),
+        "host\n"
+    );
 
     // SHOW TABLES works (information_schema is on).
-    let cli = Cli::try_parse_from(["batch-analytics", "sql", "--lake", path, "SHOW TABLES"])
-        .expect("parse");
-    let mut out = Vec::new();
-    run(cli, &mut out).await.expect("show tables");
-    assert!(String::from_utf8_lossy(&out).contains("samples"));
+    let tables = command(&["batch-analytics", "sql", "--lake", path, "SHOW TABLES"])
+        .await
+        .expect("show tables");
+    assert!(tables.contains("samples"));
 }

@@ -120,11 +120,17 @@ pub async fn vacuum(table: DeltaTable, retention: Duration) -> Result<(DeltaTabl
     ))
 }
 
-/// Active files of one `date` partition.
+/// How many active files one `date` partition has.
 pub fn files_in_date(table: &DeltaTable, date: &str) -> Result<u64> {
+    Ok(active_files_in_date(table, date)?.len() as u64)
+}
+
+/// The active files of one `date` partition (paths relative to the table), in the
+/// order of the table's log.
+pub fn active_files_in_date(table: &DeltaTable, date: &str) -> Result<Vec<String>> {
     let name = table_name(table);
     let state = table.snapshot().map_err(|e| Error::delta(&name, e))?;
-    let count = state
+    Ok(state
         .log_data()
         .into_iter()
         .filter(|f| {
@@ -132,8 +138,8 @@ pub fn files_in_date(table: &DeltaTable, date: &str) -> Result<u64> {
                 .get("date")
                 .is_some_and(|v| v.as_deref() == Some(date))
         })
-        .count();
-    Ok(count as u64)
+        .map(|f| f.path().into_owned())
+        .collect())
 }
 
 fn table_name(table: &DeltaTable) -> String {

@@ -34,7 +34,8 @@ use url::Url;
 
 pub use convert::{ConversionReport, convert_lake, convert_table};
 pub use maintain::{
-    CompactionReport, MaintainOptions, VacuumReport, checkpoint, compact, files_in_date, vacuum,
+    CompactionReport, MaintainOptions, VacuumReport, active_files_in_date, checkpoint, compact,
+    files_in_date, vacuum,
 };
 pub use read::table_provider;
 pub use tables::{ANOMALIES, ROLLUPS, SAMPLES, TableSpec, partition_values};
