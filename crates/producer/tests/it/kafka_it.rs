@@ -14,7 +14,7 @@ use gpustream_test_kit::data::shared_log;
 use gpustream_test_kit::http::{http_get, metric};
 use gpustream_test_kit::kafka::{Record, create_topic, read_topic};
 use gpustream_test_kit::{free_port, unique};
-use support::producer_bin;
+use support::{interrupt, producer_bin, spawn_captured, success_stdout};
 
 /// The broker, or `None` when integration tests are off.
 fn brokers(test: &str) -> Option<String> {
@@ -65,12 +65,7 @@ fn simulate_publishes_the_fleet_and_its_labels() {
         .arg(&labels_file)
         .output()
         .expect("run producer");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = success_stdout(&out);
 
     // The same fleet, in process: the binary must have published exactly this.
     let mut fleet = Fleet::new(FleetConfig {
@@ -142,11 +137,7 @@ fn paced_simulation_keeps_the_interval() {
         .output()
         .expect("run producer");
     let took = t.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    success_stdout(&out);
     // 12 ticks at 250 ms: the last is due 2.75 s after the first.
     assert!(took >= Duration::from_millis(2700), "{took:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
@@ -175,12 +166,7 @@ fn replay_passes_rebase_and_zstd_to_the_broker() {
         .arg(&log)
         .output()
         .expect("run producer");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = success_stdout(&out);
     assert!(stdout.contains("over 3 passes"), "{stdout}");
     let got = decode_all(&read_topic(
         &brokers,
@@ -228,34 +214,15 @@ fn ctrl_c_flushes_and_reports() {
     create_topic(&brokers, &topic, 1);
     let log = shared_log("intel-irisxe_rleaderjoon-GPU_DashBoard_c-b3212db.txt");
     // 5x real time over a log of 1006 one-second rows: minutes, unless interrupted.
-    let child = producer_bin()
-        .args([
-            "replay",
-            "--brokers",
-            &brokers,
-            "--topic",
-            &topic,
-            "--speed",
-            "5",
-        ])
-        .arg(&log)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn producer");
-    std::thread::sleep(Duration::from_secs(4));
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    assert!(status.success());
-    let out = child.wait_with_output().expect("wait");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let child = spawn_captured(
+        producer_bin()
+            .args(["replay", "--brokers", &brokers, "--topic", &topic])
+            .args(["--speed", "5"])
+            .arg(&log),
     );
+    std::thread::sleep(Duration::from_secs(4));
+    let out = interrupt(child);
+    let stdout = success_stdout(&out);
     assert!(stdout.contains("(interrupted)"), "{stdout}");
     let sent: usize = stdout
         .split("sent ")
@@ -280,15 +247,8 @@ fn missing_topic_and_unreachable_broker_are_clear_errors() {
     let log = shared_log("nvidia-ada-class_richardtokar-python_work.txt");
     let missing = unique("does-not-exist");
     let out = producer_bin()
-        .args([
-            "replay",
-            "--brokers",
-            &brokers,
-            "--topic",
-            &missing,
-            "--speed",
-            "0",
-        ])
+        .args(["replay", "--brokers", &brokers, "--topic", &missing])
+        .args(["--speed", "0"])
         .arg(&log)
         .output()
         .expect("run producer");
@@ -326,10 +286,7 @@ fn follow_publishes_rows_as_they_are_written() {
     let Some(brokers) = brokers("follow_publishes_rows_as_they_are_written") else {
         return;
     };
-    let topic = unique("follow");
-    create_topic(&brokers, &topic, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("live.txt");
+    let (topic, dir, log) = live_log(&brokers, "follow");
     let state = dir.path().join("state.json");
     let header = "Date , GPU Temperature [\u{b0}C] , GPU Load [%] ,\r\n";
     let latin1 = |s: &str| -> Vec<u8> { s.chars().map(|c| c as u32 as u8).collect() };
@@ -339,48 +296,19 @@ fn follow_publishes_rows_as_they_are_written() {
     )
     .unwrap();
     let run = |expect_total: usize, append: &str| {
-        let child = producer_bin()
-            .args([
-                "replay",
-                "--follow",
-                "--brokers",
-                &brokers,
-                "--topic",
-                &topic,
-            ])
-            .args([
-                "--poll-interval",
-                "50ms",
-                "--timezone",
-                "UTC",
-                "--gpu",
-                "live",
+        let child = spawn_captured(
+            follow(&brokers, &topic)
                 // A follow run serves /metrics; a free port, as tests run side by side.
-                "--metrics-addr",
-                "127.0.0.1:0",
-            ])
-            .arg("--state-file")
-            .arg(&state)
-            .arg(&log)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn producer");
+                .args(["--metrics-addr", "127.0.0.1:0"])
+                .arg("--state-file")
+                .arg(&state)
+                .arg(&log),
+        );
         std::thread::sleep(Duration::from_millis(1500));
         let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
         std::io::Write::write_all(&mut f, &latin1(append)).unwrap();
         let got = read_topic(&brokers, &topic, expect_total, Duration::from_secs(20));
-        std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .expect("kill -INT");
-        let out = child.wait_with_output().expect("wait");
-        assert!(
-            out.status.success(),
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        success_stdout(&interrupt(child));
         decode_all(&got)
     };
     let first = run(2, "2025-01-01 00:00:01 , 41.0 , 2 ,\r\n");
@@ -393,6 +321,33 @@ fn follow_publishes_rows_as_they_are_written() {
         .map(|s| s.metrics.get(gpustream::Metric::GpuTemp).unwrap())
         .collect();
     assert_eq!(temps, vec![40.0, 41.0, 42.0]);
+}
+
+/// A new one-partition topic named after `prefix`, and the path of a log to follow in
+/// a new temporary directory (removed when the returned guard drops).
+fn live_log(brokers: &str, prefix: &str) -> (String, tempfile::TempDir, std::path::PathBuf) {
+    let topic = unique(prefix);
+    create_topic(brokers, &topic, 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("live.txt");
+    (topic, dir, log)
+}
+
+/// `producer replay --follow` onto `topic`, polling every 50 ms, as GPU `live` of a
+/// log written in UTC.
+fn follow(brokers: &str, topic: &str) -> std::process::Command {
+    let mut command = producer_bin();
+    command
+        .args(["replay", "--follow", "--brokers", brokers, "--topic", topic])
+        .args([
+            "--poll-interval",
+            "50ms",
+            "--timezone",
+            "UTC",
+            "--gpu",
+            "live",
+        ]);
+    command
 }
 
 /// Polls `url` until `accept` takes the answer (at most 20 s); the last answer otherwise.
@@ -416,37 +371,16 @@ fn follow_serves_health_and_counts_delivered_samples() {
     let Some(brokers) = brokers("follow_serves_health_and_counts_delivered_samples") else {
         return;
     };
-    let topic = unique("follow-ops");
-    create_topic(&brokers, &topic, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("live.txt");
+    let (topic, _dir, log) = live_log(&brokers, "follow-ops");
     let header = "Date , GPU Temperature [C] , GPU Load [%] ,\r\n";
     let row = |sec: u32| format!("2025-01-01 00:00:{sec:02} , 40.0 , {sec} ,\r\n");
     std::fs::write(&log, format!("{header}{}{}{}", row(0), row(1), row(2))).unwrap();
     let port = free_port();
-    let child = producer_bin()
-        .args([
-            "replay",
-            "--follow",
-            "--brokers",
-            &brokers,
-            "--topic",
-            &topic,
-        ])
-        .args([
-            "--poll-interval",
-            "50ms",
-            "--timezone",
-            "UTC",
-            "--gpu",
-            "live",
-        ])
-        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
-        .arg(&log)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn producer");
+    let child = spawn_captured(
+        follow(&brokers, &topic)
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .arg(&log),
+    );
     let base = format!("http://127.0.0.1:{port}");
     fn delivered(n: f64) -> impl Fn(u16, &str) -> bool {
         move |status, body| {
@@ -508,16 +442,6 @@ fn follow_serves_health_and_counts_delivered_samples() {
     let live = http_get(&format!("{base}/health/live")).expect("/health/live");
     assert_eq!(live.0, 200, "{live:?}");
 
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    let out = child.wait_with_output().expect("wait");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = success_stdout(&interrupt(child));
     assert!(stdout.contains("sent 5, delivered 5, failed 0"), "{stdout}");
 }
