@@ -4,7 +4,6 @@
 //! visible, on a local directory and on S3.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -14,6 +13,8 @@ use gpustream_test_kit::{services, unique};
 use gpuz::{Identity, ParseOptions};
 use producer::replay::{LogInput, ReplayOptions, replay};
 use producer::sink::KafkaSink;
+
+use crate::support::Proc;
 
 const KILLS: usize = 20;
 
@@ -33,45 +34,16 @@ impl Lcg {
     }
 }
 
-fn start_processor(brokers: &str, topic: &str, group: &str, lake: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_stream-processor-under-test"))
-        .args([
-            "--brokers",
-            brokers,
-            "--topic",
-            topic,
-            "--group",
-            group,
-            "--lake",
-            lake,
-        ])
-        .args([
-            "--anomalies-topic",
-            "",
-            "--rollups-topic",
-            "",
-            "--dlq-topic",
-            &format!("{topic}-dlq"),
-        ])
-        .args([
-            "--flush-rows",
-            "61",
-            "--flush-interval",
-            "150ms",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start stream-processor-under-test")
-}
-
-fn sigterm(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+/// The stream processor with small, frequent flushes, so that a kill lands between
+/// and inside commits alike.
+fn start_processor(brokers: &str, topic: &str, group: &str, lake: &str) -> Proc {
+    Proc::start(
+        brokers,
+        topic,
+        group,
+        lake,
+        &["--flush-rows", "61", "--flush-interval", "150ms"],
+    )
 }
 
 /// Sample event ids in the lake's `samples` table (as a reader sees it, through the
@@ -128,11 +100,11 @@ fn crash_and_recover(brokers: &str, lake_url: &str, seed: u64) {
     let mut rng = Lcg(seed);
     eprintln!("crash test on {lake_url} (seed {seed})");
     for i in 0..KILLS {
-        let mut child = start_processor(brokers, &topic, &group, lake_url);
+        let mut proc = start_processor(brokers, &topic, &group, lake_url);
         let after = rng.next_ms(800, 7000);
         std::thread::sleep(Duration::from_millis(after));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        let _ = proc.child.kill(); // SIGKILL
+        let _ = proc.child.wait();
         eprintln!("kill {} after {after} ms", i + 1);
     }
     let report = producer.join().expect("producer thread");
@@ -144,13 +116,12 @@ fn crash_and_recover(brokers: &str, lake_url: &str, seed: u64) {
 
     // A last clean run until everything is in, then a graceful stop.
     let lake = Lake::open(lake_url).expect("lake");
-    let mut child = start_processor(brokers, &topic, &group, lake_url);
+    let mut proc = start_processor(brokers, &topic, &group, lake_url);
     let deadline = Instant::now() + Duration::from_secs(180);
     while Instant::now() < deadline && rt.block_on(lake_ids(&lake)).len() < total {
         std::thread::sleep(Duration::from_millis(500));
     }
-    sigterm(&mut child);
-    let status = child.wait().expect("wait");
+    let status = proc.terminate(Duration::from_secs(120));
     assert!(status.success(), "graceful stop: {status}");
     let ids = rt.block_on(lake_ids(&lake));
     let dupes: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).take(5).collect();

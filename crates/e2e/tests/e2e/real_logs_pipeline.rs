@@ -204,6 +204,40 @@ async fn run_processor(
     stats
 }
 
+/// Counts the rows of the `samples` table of the local lake in `lake_dir`, as a reader
+/// sees it (through Delta): what [`run_processor`] waits on.
+fn local_rows(lake_dir: &Path) -> impl Fn() -> futures::future::BoxFuture<'static, usize> {
+    let samples = lake_dir.join("samples");
+    move || {
+        let d = samples.clone();
+        Box::pin(async move { read_local_table(&d).iter().map(RecordBatch::num_rows).sum() })
+    }
+}
+
+/// The real logs produced to a new topic, then processed into `lake` (in a new group,
+/// with a new dead-letter topic) until `count_rows` sees every data row; returns what
+/// was produced, the group and the processor's statistics.
+fn produce_and_process(
+    rt: &tokio::runtime::Runtime,
+    brokers: &str,
+    lake: Lake,
+    count_rows: impl Fn() -> futures::future::BoxFuture<'static, usize>,
+) -> (Produced, String, stream_processor::pipeline::RunStats) {
+    let produced = produce_all(brokers);
+    let total: usize = produced.expected.values().sum();
+    let group = unique("e2e-processor");
+    let stats = rt.block_on(run_processor(
+        brokers,
+        &produced.topic,
+        &group,
+        &unique("e2e-dlq"),
+        lake,
+        count_rows,
+        total,
+    ));
+    (produced, group, stats)
+}
+
 fn column_f64(b: &RecordBatch, name: &str, row: usize) -> Option<f64> {
     let col = b.column_by_name(name)?;
     if col.is_null(row) {
@@ -321,7 +355,11 @@ fn real_logs_through_kafka_into_the_local_lake() {
     let Some(svc) = services("real_logs_through_kafka_into_the_local_lake") else {
         return;
     };
-    let produced = produce_all(&svc.brokers);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = Lake::open(dir.path().to_str().expect("utf8 path")).expect("lake");
+    let (produced, group, stats) =
+        produce_and_process(&rt, &svc.brokers, lake, local_rows(dir.path()));
     let total: usize = produced.expected.values().sum();
 
     // Kafka holds exactly one message per data row, each valid on the wire.
@@ -341,23 +379,6 @@ fn real_logs_through_kafka_into_the_local_lake() {
         assert_eq!(per_gpu.get(gpu), Some(n), "{gpu}: messages");
     }
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lake = Lake::open(dir.path().to_str().expect("utf8 path")).expect("lake");
-    let samples_dir = dir.path().join("samples");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let group = unique("e2e-processor");
-    let stats = rt.block_on(run_processor(
-        &svc.brokers,
-        &produced.topic,
-        &group,
-        &unique("e2e-dlq"),
-        lake,
-        move || {
-            let d = samples_dir.clone();
-            Box::pin(async move { read_local_table(&d).iter().map(RecordBatch::num_rows).sum() })
-        },
-        total,
-    ));
     assert_eq!(stats.consumed as usize, total);
     assert_eq!(stats.dead_lettered, 0);
     // The hot benchmark log crosses 85 °C: the classic rule fires.
@@ -594,26 +615,15 @@ fn real_logs_into_a_lake_on_s3() {
     let Some(svc) = services("real_logs_into_a_lake_on_s3") else {
         return;
     };
-    let produced = produce_all(&svc.brokers);
-    let total: usize = produced.expected.values().sum();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let bucket = gpustream_test_kit::s3::new_bucket(svc.s3_endpoint(), "lake");
     let url = format!("s3://{bucket}/gpu-lake");
     let lake = Lake::open(&url).expect("s3 lake");
     let counter = lake.clone();
-    let group = unique("e2e-processor-s3");
-    rt.block_on(run_processor(
-        &svc.brokers,
-        &produced.topic,
-        &group,
-        &unique("e2e-dlq"),
-        lake,
-        move || {
-            let lake = counter.clone();
-            Box::pin(async move { s3_rows(&lake).await })
-        },
-        total,
-    ));
+    let (produced, _, _) = produce_and_process(&rt, &svc.brokers, lake, move || {
+        let lake = counter.clone();
+        Box::pin(async move { s3_rows(&lake).await })
+    });
     // Same per-GPU counts and unique ids through DataFusion on S3, and the daily job runs there.
     rt.block_on(check_analytics(
         &produced,
@@ -728,17 +738,13 @@ fn poison_messages_go_to_the_dead_letter_topic_and_good_samples_all_land() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
-    let samples_dir = dir.path().join("samples");
     let stats = rt.block_on(run_processor(
         &svc.brokers,
         &topic,
         &unique("poison-group"),
         &dlq,
         lake,
-        move || {
-            let d = samples_dir.clone();
-            Box::pin(async move { read_local_table(&d).iter().map(RecordBatch::num_rows).sum() })
-        },
+        local_rows(dir.path()),
         expected,
     ));
     assert_eq!(stats.dead_lettered as usize, poison.len(), "{stats:?}");

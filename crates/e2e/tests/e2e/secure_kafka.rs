@@ -112,10 +112,27 @@ fn produce(brokers: &str, topic: &str, flags: &[String]) -> Output {
     run_bounded(cmd, Duration::from_secs(120)).0
 }
 
-/// Starts a long-running binary; returns the child.
-fn start(name: &str, args: &[String]) -> std::process::Child {
+/// Starts `name` (stream-processor or consumer-influx) reading `topic` from `brokers`
+/// in a new group named after `group`, without anomaly or rollup topics, its metrics on
+/// a free port, with `args` and the client `flags`; returns the child.
+fn start_consumer(
+    name: &str,
+    brokers: &str,
+    topic: &str,
+    group: &str,
+    args: &[&str],
+    flags: &[String],
+) -> std::process::Child {
     bins::command(name)
+        .args(["--brokers", brokers, "--topic", topic])
+        .args(["--group", &unique(group)])
+        .args(["--anomalies-topic", "", "--rollups-topic", ""])
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", gpustream_test_kit::free_port()),
+        ])
         .args(args)
+        .args(flags)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -170,33 +187,22 @@ fn pipeline_over(s: &Secure, brokers: &str, mutual: bool) {
     );
 
     let lake = tempfile::tempdir().expect("tempdir");
-    let mut args: Vec<String> = [
-        "--brokers",
+    let lake_dir = lake.path().to_str().expect("utf8");
+    let proc = start_consumer(
+        "stream-processor",
         brokers,
-        "--topic",
         &topic,
-        "--group",
-        &unique("tls-proc"),
-        "--lake",
-        lake.path().to_str().expect("utf8"),
-        "--flush-interval",
-        "1s",
-        "--anomalies-topic",
-        "",
-        "--rollups-topic",
-        "",
-        "--dlq-topic",
-        &format!("{topic}-dlq"),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend([
-        "--metrics-addr".to_string(),
-        format!("127.0.0.1:{}", gpustream_test_kit::free_port()),
-    ]);
-    args.extend(flags.iter().cloned());
-    let proc = start("stream-processor", &args);
+        "tls-proc",
+        &[
+            "--lake",
+            lake_dir,
+            "--flush-interval",
+            "1s",
+            "--dlq-topic",
+            &dlq,
+        ],
+        &flags,
+    );
 
     let db = unique_ident("tls_db");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -205,33 +211,21 @@ fn pipeline_over(s: &Secure, brokers: &str, mutual: bool) {
         "",
         &format!("CREATE DATABASE {db}"),
     ));
-    let mut args: Vec<String> = [
-        "--brokers",
+    let sink = start_consumer(
+        "consumer-influx",
         brokers,
-        "--topic",
         &topic,
-        "--group",
-        &unique("tls-influx"),
-        "--influx-url",
-        &s.influx,
-        "--database",
-        &db,
-        "--anomalies-topic",
-        "",
-        "--rollups-topic",
-        "",
-        "--dlq-topic",
-        "",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend([
-        "--metrics-addr".to_string(),
-        format!("127.0.0.1:{}", gpustream_test_kit::free_port()),
-    ]);
-    args.extend(flags.iter().cloned());
-    let sink = start("consumer-influx", &args);
+        "tls-influx",
+        &[
+            "--influx-url",
+            &s.influx,
+            "--database",
+            &db,
+            "--dlq-topic",
+            "",
+        ],
+        &flags,
+    );
 
     let deadline = Instant::now() + Duration::from_secs(120);
     let (mut in_lake, mut points) = (0, 0);
@@ -244,18 +238,18 @@ fn pipeline_over(s: &Secure, brokers: &str, mutual: bool) {
             "SELECT count(seq) FROM gpu_samples",
         ));
     }
-    let p = stop(proc);
-    let k = stop(sink);
-    assert!(
-        p.status.success(),
-        "stream-processor:\n{}",
-        String::from_utf8_lossy(&p.stderr)
-    );
-    assert!(
-        k.status.success(),
-        "consumer-influx:\n{}",
-        String::from_utf8_lossy(&k.stderr)
-    );
+    // Both stopped before either is judged: a failed assertion must not leave one running.
+    let stopped = [
+        ("stream-processor", stop(proc)),
+        ("consumer-influx", stop(sink)),
+    ];
+    for (name, out) in stopped {
+        assert!(
+            out.status.success(),
+            "{name}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert_eq!(
         in_lake, LOG_ROWS as usize,
         "every sample in the lake over TLS"
@@ -291,61 +285,33 @@ fn each_binary_fails(
 ) -> Vec<String> {
     let lake = tempfile::tempdir().expect("tempdir");
     let lake = lake.path().to_str().expect("utf8").to_string();
-    let runs: Vec<(&str, Vec<String>)> = vec![
+    let log = gpustream_test_kit::data::shared_log(LOG);
+    let log = log.to_str().expect("utf8");
+    let runs: [(&str, &[&str]); 3] = [
         (
             "producer",
-            [
-                "replay",
-                gpustream_test_kit::data::shared_log(LOG)
-                    .to_str()
-                    .expect("utf8"),
-                "--brokers",
-                brokers,
-                "--topic",
-                "secure-topic",
-                "--speed",
-                "0",
-            ]
-            .iter()
-            .map(|a| a.to_string())
-            .collect(),
+            &["replay", log, "--topic", "secure-topic", "--speed", "0"],
         ),
         (
             "stream-processor",
-            [
-                "--brokers",
-                brokers,
-                "--lake",
-                &lake,
-                "--metrics-addr",
-                "127.0.0.1:0",
-            ]
-            .iter()
-            .map(|a| a.to_string())
-            .collect(),
+            &["--lake", &lake, "--metrics-addr", "127.0.0.1:0"],
         ),
         (
             "consumer-influx",
-            [
-                "--brokers",
-                brokers,
+            &[
                 "--influx-url",
                 &s.influx,
                 "--database",
                 "none",
                 "--metrics-addr",
                 "127.0.0.1:0",
-            ]
-            .iter()
-            .map(|a| a.to_string())
-            .collect(),
+            ],
         ),
     ];
     let mut outputs = Vec::new();
-    for (bin, mut args) in runs {
-        args.extend(flags.iter().cloned());
+    for (bin, args) in runs {
         let mut cmd = bins::command(bin);
-        cmd.args(&args);
+        cmd.args(args).args(["--brokers", brokers]).args(flags);
         for (k, v) in env {
             cmd.env(k, v);
         }
