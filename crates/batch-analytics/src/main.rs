@@ -1,5 +1,10 @@
 //! `batch-analytics`: see the library crate for what each command does.
 
+/// mimalloc rather than glibc malloc, as in the stream processor: DataFusion's buffers are
+/// freed on other tokio workers than allocated them, which glibc's per-thread arenas keep.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::process::ExitCode;
 

@@ -5,6 +5,8 @@
 //! ```sh
 //! source .tools/run/services.env   # GPUSTREAM_TEST_BROKERS: the Tansu broker
 //! cargo test --workspace --bench pipeline_e2e    # GPUSTREAM_BENCH_SAMPLES=N to resize
+//! # the same topic through another build too, e.g. the previous commit's binary:
+//! GPUSTREAM_BENCH_BASELINE_BIN=/tmp/stream-processor.prev cargo test --workspace --bench pipeline_e2e
 //! ```
 //!
 //! Rates are taken from the first message consumed to the last one (for the processor:
@@ -112,6 +114,61 @@ fn main() {
         bare.as_secs_f64()
     );
 
+    let this = env!("CARGO_BIN_EXE_stream-processor");
+    let run = processor_run(this, &brokers, &topic, n);
+    run.print("stream-processor", bare_rate);
+    // The same topic again through another build (e.g. the previous commit's binary):
+    // the comparison the issue asks for where a change is outside the processor's code.
+    if let Some(baseline) = std::env::var_os("GPUSTREAM_BENCH_BASELINE_BIN") {
+        let baseline = baseline.to_string_lossy().into_owned();
+        let base = processor_run(&baseline, &brokers, &topic, n);
+        base.print(&format!("baseline {baseline}"), bare_rate);
+        println!(
+            "this build / baseline: rate {:.2}, VmHWM {:.2}",
+            run.rate / base.rate,
+            run.hwm_kb as f64 / base.hwm_kb.max(1) as f64
+        );
+    }
+}
+
+/// One processor run over the whole topic, in a consumer group of its own.
+struct ProcessorRun {
+    rate: f64,
+    seconds: f64,
+    wall: f64,
+    hwm_kb: u64,
+    max_rss_kb: u64,
+    median_rss_kb: u64,
+}
+
+impl ProcessorRun {
+    fn print(&self, label: &str, bare_rate: f64) {
+        println!(
+            "{label} to lake: {:>9.0} samples/s ({:.2} s from first message to last row published; {:.2} s wall incl. group join)",
+            self.rate, self.seconds, self.wall
+        );
+        let ratio = self.rate / bare_rate;
+        println!(
+            "{label} / bare consumer: {ratio:.2} (target 0.30: {})",
+            if ratio >= 0.3 { "met" } else { "NOT met" }
+        );
+        println!(
+            "{label} memory: VmHWM {:.0} MB, max sampled VmRSS {:.0} MB, median VmRSS after the first flush {:.0} MB (target 150 MB: {})",
+            self.hwm_kb as f64 / 1024.0,
+            self.max_rss_kb as f64 / 1024.0,
+            self.median_rss_kb as f64 / 1024.0,
+            if self.hwm_kb <= 150 * 1024 {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+    }
+}
+
+/// Runs the processor binary `bin` from the start of `topic` to its `n`-th row in a
+/// fresh lake, sampling its memory every 50 ms.
+fn processor_run(bin: &str, brokers: &str, topic: &str, n: u64) -> ProcessorRun {
     let lake = tempfile::tempdir().expect("lake");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -119,12 +176,12 @@ fn main() {
         .expect("port");
     let ops = format!("127.0.0.1:{port}");
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stream-processor"))
+    let mut child = Command::new(bin)
         .args([
             "--brokers",
-            &brokers,
+            brokers,
             "--topic",
-            &topic,
+            topic,
             "--group",
             &unique("bench-group"),
         ])
@@ -187,31 +244,16 @@ fn main() {
     let status = child.wait().expect("wait");
     assert!(status.success(), "processor exit: {status}");
     let proc_time = done - first.unwrap_or(started);
-    let proc_rate = n as f64 / proc_time.as_secs_f64();
-    println!(
-        "stream-processor to lake: {proc_rate:>9.0} samples/s ({:.2} s from first message to last row published; {:.2} s wall incl. group join)",
-        proc_time.as_secs_f64(),
-        (done - started).as_secs_f64()
-    );
-    println!(
-        "processor / bare consumer: {:.2} (target 0.30: {})",
-        proc_rate / bare_rate,
-        if proc_rate / bare_rate >= 0.3 {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
     rss_after_first_flush.sort_unstable();
-    let median = rss_after_first_flush
-        .get(rss_after_first_flush.len() / 2)
-        .copied()
-        .unwrap_or(0);
-    println!(
-        "processor memory: VmHWM {:.0} MB, max sampled VmRSS {:.0} MB, median VmRSS after the first flush {:.0} MB (target 150 MB: {})",
-        hwm as f64 / 1024.0,
-        max_rss as f64 / 1024.0,
-        median as f64 / 1024.0,
-        if hwm <= 150 * 1024 { "met" } else { "NOT met" }
-    );
+    ProcessorRun {
+        rate: n as f64 / proc_time.as_secs_f64(),
+        seconds: proc_time.as_secs_f64(),
+        wall: (done - started).as_secs_f64(),
+        hwm_kb: hwm,
+        max_rss_kb: max_rss,
+        median_rss_kb: rss_after_first_flush
+            .get(rss_after_first_flush.len() / 2)
+            .copied()
+            .unwrap_or(0),
+    }
 }
