@@ -13,12 +13,14 @@
 //!
 //! The stream processor (lake) and consumer-influx (InfluxDB) are both sinks on it.
 
+mod config;
+mod contract;
 mod lag;
 pub mod offsets;
 mod runner;
 
+pub use config::ConsumerConfig;
+pub use contract::{DeadLetterSource, Record, Sink, Take, WriteContext, Writer};
 pub use lag::LagFromStats;
 pub use offsets::{OffsetTracker, TopicPartition};
-pub use runner::{
-    ConsumerConfig, DeadLetterSource, Finished, Record, Sink, Take, WriteContext, Writer, run,
-};
+pub use runner::{Finished, run};
