@@ -42,6 +42,7 @@
 pub mod nvml;
 pub mod replay;
 pub mod simulate;
+mod switch;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
@@ -58,6 +59,7 @@ use gpustream_runtime::service::{CommonMetrics, Health, build_info, serve_ops, s
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use self::switch::Switch;
 use crate::error::{Error, Result};
 use crate::sink::{DeliveryTotals, KafkaSink, SinkObserver, SinkOptions};
 
@@ -73,6 +75,12 @@ pub const SHARED_KEYS: &[&str] = &[
     "host",
     "metrics_addr",
 ];
+/// Compression of produced batches unless configured.
+pub const DEFAULT_COMPRESSION: &str = "lz4";
+/// Partitions of a topic created with `create_topic` unless configured.
+pub const DEFAULT_PARTITIONS: i32 = 4;
+/// How long a message may be retried unless configured.
+pub const DEFAULT_MESSAGE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The modes, each a subcommand and a subsection `[producer.<mode>]`.
 pub const MODES: &[&str] = &["replay", "simulate", "nvml"];
 /// Kafka brokers when none are configured.
@@ -140,16 +148,7 @@ pub struct CommonArgs {
     #[serde(skip_serializing_if = "Option::is_none", with = "serde_opt_duration")]
     pub message_timeout: Option<Duration>,
     /// Create the topics if they do not exist.
-    #[arg(
-        long,
-        env = "GPUSTREAM_CREATE_TOPIC",
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        hide_possible_values = true
-    )]
+    #[arg(long, env = "GPUSTREAM_CREATE_TOPIC", switch())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub create_topic: Option<bool>,
     /// Partitions of a topic created with --create-topic [default: 4].
@@ -317,6 +316,14 @@ impl Ops {
 /// run without an end of its own, else none.
 pub fn ops_addr(configured: Option<SocketAddr>, endless: bool) -> Option<SocketAddr> {
     configured.or(endless.then_some(DEFAULT_METRICS_ADDR))
+}
+
+/// The sink options of a mode's `compression` and `message_timeout`.
+pub fn sink_options(compression: &str, message_timeout: Duration) -> SinkOptions {
+    SinkOptions {
+        compression: compression.to_string(),
+        message_timeout,
+    }
 }
 
 /// Connects to the brokers once, so a wrong password, an untrusted certificate or an

@@ -7,7 +7,8 @@ use gpustream_runtime::config::{parse_duration, serde_duration, serde_opt_durati
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Cli, CommonArgs, Effective, ModeSettings, Ops, check_delivered, open_sink, ops_addr, preflight,
+    Cli, CommonArgs, DEFAULT_COMPRESSION, DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PARTITIONS, Effective,
+    ModeSettings, Ops, SHARED_KEYS, check_delivered, open_sink, ops_addr, preflight, sink_options,
     stop_on_signal, this_host,
 };
 use crate::error::{Error, Result};
@@ -96,9 +97,9 @@ impl Default for NvmlSettings {
             samples: None,
             lost_after: 3,
             create_topic: false,
-            partitions: 4,
-            compression: "lz4".into(),
-            message_timeout: Duration::from_secs(60),
+            partitions: DEFAULT_PARTITIONS,
+            compression: DEFAULT_COMPRESSION.into(),
+            message_timeout: DEFAULT_MESSAGE_TIMEOUT,
             metrics_addr: None,
         }
     }
@@ -106,15 +107,7 @@ impl Default for NvmlSettings {
 
 impl ModeSettings for NvmlSettings {
     const MODE: &'static str = "nvml";
-    const SHARED: &'static [&'static str] = &[
-        "topic",
-        "compression",
-        "message_timeout",
-        "create_topic",
-        "partitions",
-        "host",
-        "metrics_addr",
-    ];
+    const SHARED: &'static [&'static str] = SHARED_KEYS;
 }
 
 impl NvmlSettings {
@@ -143,10 +136,7 @@ impl NvmlSettings {
 
     /// The sinks' compression and delivery timeout.
     pub fn sink_options(&self) -> SinkOptions {
-        SinkOptions {
-            compression: self.compression.clone(),
-            message_timeout: self.message_timeout,
-        }
+        sink_options(&self.compression, self.message_timeout)
     }
 }
 

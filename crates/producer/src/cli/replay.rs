@@ -10,10 +10,11 @@ use gpustream_runtime::config::{parse_duration, serde_duration, serde_opt_durati
 use gpuz::{Identity, ParseOptions};
 use serde::{Deserialize, Serialize};
 
+use super::switch::Switch;
 use super::{
-    Cli, CommonArgs, Effective, ModeSettings, Ops, blocking, check_delivered, one_or_many,
-    open_sink, ops_addr, parse_instant, preflight, speed_error, stop_on_signal, this_host,
-    valid_speed,
+    Cli, CommonArgs, DEFAULT_COMPRESSION, DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PARTITIONS, Effective,
+    ModeSettings, Ops, SHARED_KEYS, blocking, check_delivered, one_or_many, open_sink, ops_addr,
+    parse_instant, preflight, sink_options, speed_error, stop_on_signal, this_host, valid_speed,
 };
 use crate::error::{Error, Result};
 use crate::follow::{FollowOptions, follow};
@@ -69,16 +70,7 @@ pub struct ReplayArgs {
     pub max_session_gap: Option<Duration>,
     /// Replay again and again until stopped, each pass moved forward in time so event
     /// time never goes backwards and every pass has its own event ids.
-    #[arg(
-        long = "loop",
-        env = "GPUSTREAM_LOOP",
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        hide_possible_values = true
-    )]
+    #[arg(long = "loop", env = "GPUSTREAM_LOOP", switch())]
     #[serde(rename = "loop", skip_serializing_if = "Option::is_none")]
     pub loop_: Option<bool>,
     /// Number of passes (with or without --loop; default 1, or unlimited with --loop).
@@ -92,16 +84,7 @@ pub struct ReplayArgs {
     pub rebase: Option<String>,
     /// Follow the files as GPU-Z writes them (like `tail -F`) until stopped, instead of
     /// replaying them: rows are sent as they appear, truncation and rotation are handled.
-    #[arg(
-        long,
-        env = "GPUSTREAM_FOLLOW",
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        hide_possible_values = true
-    )]
+    #[arg(long, env = "GPUSTREAM_FOLLOW", switch())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follow: Option<bool>,
     /// With --follow: file keeping the read positions, so a restart resumes where the last
@@ -198,9 +181,9 @@ impl Default for ReplaySettings {
             state_file: None,
             poll_interval: Duration::from_millis(250),
             create_topic: false,
-            partitions: 4,
-            compression: "lz4".into(),
-            message_timeout: Duration::from_secs(60),
+            partitions: DEFAULT_PARTITIONS,
+            compression: DEFAULT_COMPRESSION.into(),
+            message_timeout: DEFAULT_MESSAGE_TIMEOUT,
             metrics_addr: None,
         }
     }
@@ -208,15 +191,7 @@ impl Default for ReplaySettings {
 
 impl ModeSettings for ReplaySettings {
     const MODE: &'static str = "replay";
-    const SHARED: &'static [&'static str] = &[
-        "topic",
-        "compression",
-        "message_timeout",
-        "create_topic",
-        "partitions",
-        "host",
-        "metrics_addr",
-    ];
+    const SHARED: &'static [&'static str] = SHARED_KEYS;
 }
 
 /// This machine's IANA zone (UTC when it cannot be told).
@@ -381,10 +356,7 @@ impl ReplaySettings {
 
     /// The sink's compression and delivery timeout.
     pub fn sink_options(&self) -> SinkOptions {
-        SinkOptions {
-            compression: self.compression.clone(),
-            message_timeout: self.message_timeout,
-        }
+        sink_options(&self.compression, self.message_timeout)
     }
 }
 

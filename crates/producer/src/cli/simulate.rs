@@ -11,9 +11,11 @@ use gpustream_runtime::config::{parse_duration, serde_duration, serde_opt_durati
 use gpustream_sim::fleet::{FaultLabel, Fleet, FleetConfig};
 use serde::{Deserialize, Serialize};
 
+use super::switch::Switch;
 use super::{
-    Cli, CommonArgs, Effective, ModeSettings, Ops, blocking, check_delivered, open_sink, ops_addr,
-    parse_instant, preflight, speed_error, stop_on_signal, valid_speed,
+    Cli, CommonArgs, DEFAULT_COMPRESSION, DEFAULT_MESSAGE_TIMEOUT, DEFAULT_PARTITIONS, Effective,
+    ModeSettings, Ops, blocking, check_delivered, open_sink, ops_addr, parse_instant, preflight,
+    sink_options, speed_error, stop_on_signal, valid_speed,
 };
 use crate::error::{Error, Result};
 use crate::simulate_fleet::{FleetRunOptions, run_fleet};
@@ -77,16 +79,7 @@ pub struct SimulateArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels_topic: Option<String>,
     /// Simulate a healthy fleet: no faults, no labels.
-    #[arg(
-        long,
-        env = "GPUSTREAM_NO_FAULTS",
-        value_name = "BOOL",
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        hide_possible_values = true
-    )]
+    #[arg(long, env = "GPUSTREAM_NO_FAULTS", switch())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_faults: Option<bool>,
     /// Logging sessions in the file (--write-gpuz) [default: 2].
@@ -166,9 +159,9 @@ impl Default for SimulateSettings {
             no_faults: false,
             sessions: 2,
             create_topic: false,
-            partitions: 4,
-            compression: "lz4".into(),
-            message_timeout: Duration::from_secs(60),
+            partitions: DEFAULT_PARTITIONS,
+            compression: DEFAULT_COMPRESSION.into(),
+            message_timeout: DEFAULT_MESSAGE_TIMEOUT,
             metrics_addr: None,
         }
     }
@@ -234,10 +227,7 @@ impl SimulateSettings {
 
     /// The sinks' compression and delivery timeout.
     pub fn sink_options(&self) -> SinkOptions {
-        SinkOptions {
-            compression: self.compression.clone(),
-            message_timeout: self.message_timeout,
-        }
+        sink_options(&self.compression, self.message_timeout)
     }
 }
 
