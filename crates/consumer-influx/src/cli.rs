@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use gpustream_runtime::config::{
     ConfigFile, ConnectionArgs, parse_duration, resolve, secret_from_env, serde_duration,
     serde_opt_duration,
@@ -135,16 +135,8 @@ pub struct Cli {
     pub shutdown_grace_ms: Option<u64>,
 }
 
-/// Subcommands (the default is to run the sink).
-#[derive(Debug, Clone, Subcommand)]
-pub enum Command {
-    /// Shows the effective configuration (secrets redacted) and exits.
-    Config {
-        /// Print it (the only action, kept explicit for scripts).
-        #[arg(long)]
-        print: bool,
-    },
-}
+/// Subcommands (the default is to run the sink): `config --print`.
+pub use gpustream_runtime::config::ConfigCommand as Command;
 
 /// The effective settings of the sink: every key of the `[consumer_influx]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use gpustream_lake::Lake;
 use gpustream_runtime::config::{
     ConnectionArgs, parse_duration, resolve, serde_duration, serde_opt_duration,
@@ -107,16 +107,8 @@ pub struct Args {
     pub webhook_url: Option<String>,
 }
 
-/// Subcommands (the default is to run the processor).
-#[derive(Debug, Clone, Subcommand)]
-pub enum Command {
-    /// Shows the effective configuration (secrets redacted) and exits.
-    Config {
-        /// Print it (the only action, kept explicit for scripts).
-        #[arg(long)]
-        print: bool,
-    },
-}
+/// Subcommands (the default is to run the processor): `config --print`.
+pub use gpustream_runtime::config::ConfigCommand as Command;
 
 /// Every key of the `[stream_processor]` section, with its effective value.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -15,10 +15,12 @@
 //! error naming the file, the line and the key, with a suggestion for a misspelling.
 //! Secrets never come from flags or the file: see [`secret_from_env`].
 
+mod command;
 mod connection;
 mod duration;
 mod file;
 
+pub use command::ConfigCommand;
 pub use connection::ConnectionArgs;
 pub use duration::{format_duration, parse_duration, serde_duration, serde_opt_duration};
 pub use file::{ConfigFile, SECTIONS, did_you_mean};
