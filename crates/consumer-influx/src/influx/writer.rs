@@ -1,8 +1,6 @@
-//! InfluxDB write client: gzip-compressed line protocol to the v1 (`/write?db=`) or v2
-//! (`/api/v2/write?org=&bucket=`) API, retries with backoff and jitter.
+//! Sends line-protocol batches: gzip, the request with its credentials, retries until
+//! InfluxDB answers for good or the caller gives up.
 
-use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -14,213 +12,16 @@ use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::config::{Credentials, InfluxConfig, Token, write_url};
+use super::retry::{Backoff, Disposition, RetryPolicy, classify_status};
 use crate::error::{Error, Result};
 use crate::stats::SinkMetrics;
-
-/// InfluxDB user name and password, sent as HTTP basic auth. `Debug` never shows the password.
-#[derive(Clone)]
-pub struct Credentials {
-    /// User name.
-    pub username: String,
-    /// Password.
-    pub password: String,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
-
-/// An API token (`Authorization: Token ...`). `Debug` never shows it.
-#[derive(Clone)]
-pub struct Token(pub String);
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
-
-/// Which write API, and where in it, points go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteApi {
-    /// `POST /write?db=DATABASE` (InfluxDB 1.x, and 3.x's v1 compatibility API).
-    V1 {
-        /// Database name.
-        database: String,
-    },
-    /// `POST /api/v2/write?org=ORG&bucket=BUCKET` (InfluxDB 2.x and 3.x, VictoriaMetrics).
-    V2 {
-        /// Organisation (2.x needs it; 3.x and VictoriaMetrics ignore it).
-        org: String,
-        /// Bucket (3.x: the database).
-        bucket: String,
-    },
-}
-
-/// Exponential backoff between write attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Delay before the first retry (before jitter).
-    pub initial: Duration,
-    /// Upper bound of any delay.
-    pub max: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            initial: Duration::from_millis(200),
-            max: Duration::from_secs(30),
-        }
-    }
-}
-
-/// Delays of successive retries: doubling from [`RetryPolicy::initial`] up to
-/// [`RetryPolicy::max`], each drawn uniformly from the upper half of its step
-/// ("equal jitter"), so that many sinks restarting together do not retry in lockstep.
-#[derive(Debug)]
-pub struct Backoff {
-    policy: RetryPolicy,
-    attempt: u32,
-    rng: u64,
-}
-
-impl Backoff {
-    /// A backoff sequence starting at the first retry.
-    pub fn new(policy: RetryPolicy) -> Self {
-        // Seeded from std's per-process random hasher keys: no RNG dependency needed.
-        let seed = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        Backoff {
-            policy,
-            attempt: 0,
-            rng: seed | 1,
-        }
-    }
-
-    /// Delay before the next retry.
-    pub fn next_delay(&mut self) -> Duration {
-        let max = self.policy.max.max(Duration::from_millis(1));
-        let step = self
-            .policy
-            .initial
-            .max(Duration::from_millis(1))
-            .saturating_mul(1u32 << self.attempt.min(20))
-            .min(max);
-        self.attempt = self.attempt.saturating_add(1);
-        let step_ms = u64::try_from(step.as_millis()).unwrap_or(u64::MAX);
-        let half = step_ms / 2;
-        Duration::from_millis(step_ms - half + self.next_random() % (half + 1))
-    }
-
-    fn next_random(&mut self) -> u64 {
-        // xorshift64*
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
-/// What to do with a batch after InfluxDB answered with a status code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Disposition {
-    /// Written.
-    Success,
-    /// Transient or not the data's fault: try the same batch again.
-    Retry,
-    /// The data is bad: retrying cannot help. Log, count and skip it.
-    Reject,
-}
-
-/// Classifies an InfluxDB write response status.
-///
-/// A rejected batch is not dropped: the pipeline splits it to find the points InfluxDB
-/// refuses and sends those to a dead-letter topic (see [`crate::pipeline`]).
-///
-/// - 2xx: success;
-/// - 429 and 5xx: retry (overload, timeouts, storage trouble);
-/// - 401, 403, 404, 407, 408: retry. These mean wrong credentials, a missing database or
-///   a proxy problem, not bad data: rejecting would commit past, and so drop, every
-///   message until someone fixes the configuration. Retrying keeps them in Kafka and
-///   `/health` reports the failure meanwhile;
-/// - any other 4xx (400 malformed line or field-type conflict, 413, ...): reject;
-/// - anything else (1xx, 3xx): retry.
-pub fn classify_status(status: StatusCode) -> Disposition {
-    match status.as_u16() {
-        200..=299 => Disposition::Success,
-        401 | 403 | 404 | 407 | 408 | 429 => Disposition::Retry,
-        400..=499 => Disposition::Reject,
-        _ => Disposition::Retry,
-    }
-}
 
 /// Gzip-compresses a batch body (fast level: the network is rarely the bottleneck here).
 pub fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 6 + 64), Compression::fast());
     enc.write_all(data).map_err(Error::Compress)?;
     enc.finish().map_err(Error::Compress)
-}
-
-/// Where and how to write.
-#[derive(Debug, Clone)]
-pub struct InfluxConfig {
-    /// Base URL, e.g. `http://127.0.0.1:8086` (a path prefix is kept).
-    pub url: String,
-    /// API and target database or bucket.
-    pub api: WriteApi,
-    /// Optional basic-auth credentials (InfluxDB 1.x users).
-    pub credentials: Option<Credentials>,
-    /// Optional API token, sent as `Authorization: Token ...` (InfluxDB 2.x/3.x); takes
-    /// precedence over `credentials`.
-    pub token: Option<Token>,
-    /// Timeout of one write request.
-    pub request_timeout: Duration,
-    /// Backoff between retries.
-    pub retry: RetryPolicy,
-}
-
-impl InfluxConfig {
-    /// A v1-API configuration (`/write?db=`) with default timeout and retry policy.
-    pub fn new(url: impl Into<String>, database: impl Into<String>) -> Self {
-        Self::with_api(
-            url,
-            WriteApi::V1 {
-                database: database.into(),
-            },
-        )
-    }
-
-    /// A v2-API configuration (`/api/v2/write?org=&bucket=`) with default timeout and
-    /// retry policy; set [`InfluxConfig::token`] for servers that check it.
-    pub fn v2(url: impl Into<String>, org: impl Into<String>, bucket: impl Into<String>) -> Self {
-        Self::with_api(
-            url,
-            WriteApi::V2 {
-                org: org.into(),
-                bucket: bucket.into(),
-            },
-        )
-    }
-
-    fn with_api(url: impl Into<String>, api: WriteApi) -> Self {
-        InfluxConfig {
-            url: url.into(),
-            api,
-            credentials: None,
-            token: None,
-            request_timeout: Duration::from_secs(30),
-            retry: RetryPolicy::default(),
-        }
-    }
 }
 
 /// InfluxDB's final answer to one batch.
@@ -254,47 +55,6 @@ pub struct InfluxWriter {
     retry: RetryPolicy,
     metrics: SinkMetrics,
     health: Health,
-}
-
-/// Builds `{base}/write?db=..&precision=ns` (v1) or
-/// `{base}/api/v2/write?org=..&bucket=..&precision=ns` (v2), keeping any path prefix of
-/// `base`.
-pub fn write_url(base: &str, api: &WriteApi) -> Result<Url> {
-    let mut url =
-        Url::parse(base).map_err(|e| Error::Config(format!("InfluxDB URL `{base}`: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::Config(format!(
-            "InfluxDB URL `{base}`: scheme must be http or https"
-        )));
-    }
-    let mut segments = url
-        .path_segments_mut()
-        .map_err(|()| Error::Config(format!("InfluxDB URL `{base}` cannot have a path")))?;
-    segments.pop_if_empty();
-    match api {
-        WriteApi::V1 { .. } => segments.push("write"),
-        WriteApi::V2 { .. } => segments.extend(["api", "v2", "write"]),
-    };
-    drop(segments);
-    url.set_query(None);
-    match api {
-        WriteApi::V1 { database } => {
-            if database.is_empty() {
-                return Err(Error::Config("InfluxDB database name is empty".into()));
-            }
-            url.query_pairs_mut().append_pair("db", database);
-        }
-        WriteApi::V2 { org, bucket } => {
-            if bucket.is_empty() {
-                return Err(Error::Config("InfluxDB bucket name is empty".into()));
-            }
-            url.query_pairs_mut()
-                .append_pair("org", org)
-                .append_pair("bucket", bucket);
-        }
-    }
-    url.query_pairs_mut().append_pair("precision", "ns");
-    Ok(url)
 }
 
 impl InfluxWriter {
@@ -470,108 +230,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_are_classified() {
-        let cases = [
-            (200, Disposition::Success),
-            (204, Disposition::Success),
-            (400, Disposition::Reject),
-            (413, Disposition::Reject),
-            (422, Disposition::Reject),
-            (401, Disposition::Retry),
-            (403, Disposition::Retry),
-            (404, Disposition::Retry),
-            (408, Disposition::Retry),
-            (429, Disposition::Retry),
-            (500, Disposition::Retry),
-            (502, Disposition::Retry),
-            (503, Disposition::Retry),
-            (504, Disposition::Retry),
-            (301, Disposition::Retry),
-        ];
-        for (code, want) in cases {
-            let status = StatusCode::from_u16(code).expect("valid status");
-            assert_eq!(classify_status(status), want, "{code}");
-        }
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_is_capped() {
-        let policy = RetryPolicy {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(2),
-        };
-        let mut b = Backoff::new(policy);
-        let expected_steps = [100u64, 200, 400, 800, 1600, 2000, 2000, 2000];
-        for step in expected_steps {
-            let d = b.next_delay().as_millis() as u64;
-            assert!(
-                d >= step / 2 && d <= step,
-                "delay {d} not in [{}, {step}]",
-                step / 2
-            );
-        }
-        for _ in 0..100 {
-            assert!(b.next_delay() <= Duration::from_secs(2));
-        }
-    }
-
-    #[test]
-    fn backoff_jitter_varies() {
-        let policy = RetryPolicy {
-            initial: Duration::from_secs(10),
-            max: Duration::from_secs(10),
-        };
-        let mut b = Backoff::new(policy);
-        let delays: std::collections::HashSet<_> = (0..20).map(|_| b.next_delay()).collect();
-        assert!(delays.len() > 1, "no jitter: {delays:?}");
-    }
-
-    #[test]
-    fn write_url_keeps_prefix_and_encodes_database() {
-        let v1 = |db: &str| WriteApi::V1 {
-            database: db.into(),
-        };
-        let u = write_url("http://127.0.0.1:8086", &v1("gpu")).expect("valid");
-        assert_eq!(
-            u.as_str(),
-            "http://127.0.0.1:8086/write?db=gpu&precision=ns"
-        );
-        let u = write_url("https://proxy.example/influx/", &v1("my db&x")).expect("valid");
-        assert_eq!(
-            u.as_str(),
-            "https://proxy.example/influx/write?db=my+db%26x&precision=ns"
-        );
-        assert!(write_url("ftp://x", &v1("db")).is_err());
-        assert!(write_url("not a url", &v1("db")).is_err());
-        assert!(write_url("http://x", &v1("")).is_err());
-    }
-
-    #[test]
-    fn v2_write_url_names_org_and_bucket() {
-        let api = WriteApi::V2 {
-            org: "my org".into(),
-            bucket: "gpu/raw".into(),
-        };
-        let u = write_url("http://127.0.0.1:8086/", &api).expect("valid");
-        assert_eq!(
-            u.as_str(),
-            "http://127.0.0.1:8086/api/v2/write?org=my+org&bucket=gpu%2Fraw&precision=ns"
-        );
-        let empty = WriteApi::V2 {
-            org: "o".into(),
-            bucket: String::new(),
-        };
-        assert!(write_url("http://x", &empty).is_err());
-    }
-
-    #[test]
-    fn token_debug_hides_the_token() {
-        let mut c = InfluxConfig::v2("http://x", "o", "b");
-        c.token = Some(Token("t0ps3cret".into()));
-        assert!(!format!("{c:?}").contains("t0ps3cret"));
-    }
-
-    #[test]
     fn error_message_prefers_influx_json() {
         assert_eq!(
             error_message("{\"error\":\"database not found: \\\"x\\\"\"}\n"),
@@ -579,15 +237,6 @@ mod tests {
         );
         assert_eq!(error_message(" plain text \n"), "plain text");
         assert!(error_message(&"x".repeat(5000)).len() < 2100);
-    }
-
-    #[test]
-    fn credentials_debug_hides_password() {
-        let c = Credentials {
-            username: "u".into(),
-            password: "s3cret".into(),
-        };
-        assert!(!format!("{c:?}").contains("s3cret"));
     }
 
     type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
