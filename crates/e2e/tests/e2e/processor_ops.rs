@@ -381,8 +381,10 @@ fn lake_outage_shows_on_health_and_lag_then_recovers_without_loss() {
 
     // The lake comes back: every sample lands exactly once, health and lag recover.
     std::fs::remove_file(&blocker).expect("remove blocker");
+    // ~200 Delta commits of 10 rows each: about 30 s on a busy 2-core machine, so the
+    // bound is generous; what is checked is that all of it lands once, not how fast.
     assert!(
-        wait_lake(lake.path(), expected.len(), Duration::from_secs(30)).is_some(),
+        wait_lake(lake.path(), expected.len(), Duration::from_secs(120)).is_some(),
         "backlog published after the lake came back"
     );
     let buffered = proc.wait_metric(
