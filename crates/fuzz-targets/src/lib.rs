@@ -20,7 +20,9 @@ mod follow;
 mod gpuz;
 pub mod input;
 mod line_protocol;
+pub mod mutate;
 mod rules;
+pub mod saved;
 mod wire;
 
 pub use config::config_toml;

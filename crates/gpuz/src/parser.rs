@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::ops::Range;
 
-use chrono::{DateTime, Datelike, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use gpustream::{Metrics, Sample, Source, event_id};
 use serde::{Deserialize, Serialize};
@@ -226,6 +226,11 @@ fn parse_time(cell: &str) -> Option<NaiveDateTime> {
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(cell, f).ok())
         .filter(|t| (0..=9999).contains(&t.year()))
+        // chrono reads second 60 as a leap second (a nanosecond field over 1e9), which
+        // every later step writes as the next second: the sample would not survive its
+        // own round trip through the wire. Windows clocks never show a 60th second, so
+        // such a cell is a bad timestamp (found by the gpuz_parse fuzzer).
+        .filter(|t| t.nanosecond() < 1_000_000_000)
 }
 
 fn parse_plain_time(b: &[u8]) -> Option<NaiveDateTime> {
@@ -479,6 +484,19 @@ impl LineParser {
             return false;
         };
         let event_time = self.resolve_local(line_no, local);
+        // The wire carries RFC 3339's years 0000-9999 in UTC: the first and last hours of
+        // that range in a local time zone can fall outside it (found by fuzzing).
+        if !(0..=9999).contains(&event_time.year()) {
+            self.skip(
+                line_no,
+                SkipReason::BadTimestamp,
+                format!(
+                    "`{local}` in {} is {event_time}, outside the years 0000-9999",
+                    self.timezone
+                ),
+            );
+            return false;
+        }
         self.last_utc = Some(event_time);
         let build = self.mode == Mode::Samples;
         if build && self.session.is_none() {
@@ -634,6 +652,15 @@ mod fast_path_tests {
         ] {
             assert_eq!(parse_time(far), None, "{far}");
         }
+        // Found by fuzzing (gpuz_parse): a 60th second became a chrono leap second that
+        // the wire writes as the next second, so the sample changed on its way.
+        for leap in [
+            "0024-03-28 23:09:60",
+            "2016-12-31 23:59:60",
+            "2016-12-31 23:59:60.5",
+        ] {
+            assert_eq!(parse_time(leap), None, "{leap}");
+        }
     }
 
     fn identity() -> Identity {
@@ -658,6 +685,43 @@ mod fast_path_tests {
         let extra = &log.samples[0].extra;
         assert_eq!(extra.get("unnamed column 3"), Some(&7.0));
         assert_eq!(extra.len(), 1, "{extra:?}");
+    }
+
+    /// Found by the CI's corpus mutation (gpuz_parse): 0000-01-01 00:00 in a zone east of
+    /// UTC is a UTC time in the year -1, which the wire refuses: the row was lost at the
+    /// consumer instead of reported here. The rows around it stay.
+    #[test]
+    fn local_times_whose_utc_year_leaves_0000_9999_are_bad_timestamps() {
+        let rows = "Date , GPU Load [%] ,\n\
+                    0000-01-01 00:00:00 , 1 ,\n\
+                    0000-01-01 12:00:00 , 2 ,\n\
+                    9999-12-31 23:59:59 , 3 ,\n";
+        let east = ParseOptions {
+            timezone: chrono_tz::Asia::Tokyo,
+            fallback_header: None,
+        };
+        let log = parse_log("f", rows.as_bytes(), &identity(), &east);
+        let loads: Vec<_> = log
+            .samples
+            .iter()
+            .map(|s| s.metrics.get(gpustream::Metric::GpuLoad))
+            .collect();
+        assert_eq!(loads, [Some(2.0), Some(3.0)]);
+        assert_eq!(log.summary.skipped_total(), 1);
+        let west = ParseOptions {
+            timezone: chrono_tz::America::Los_Angeles,
+            fallback_header: None,
+        };
+        let log = parse_log("f", rows.as_bytes(), &identity(), &west);
+        assert_eq!(log.samples.len(), 2);
+        let issue = log
+            .issues
+            .iter()
+            .find(|i| i.line == 4)
+            .map(|i| i.to_string())
+            .unwrap_or_default();
+        assert!(issue.contains("outside the years 0000-9999"), "{issue}");
+        assert!(issue.contains("f:4"), "{issue}");
     }
 
     /// Found writing the `follow_state` fuzz target (review): a restored state at the end of its
