@@ -90,8 +90,9 @@ pub struct RunStats {
     pub late: u64,
 }
 
-/// Default flush size: 16 MiB of message payloads, which keeps the process under
-/// 150 MB while it catches up on a backlog (see BENCHMARKS.md).
+/// Default flush size: 16 MiB of message payloads. Smaller flushes lower the heap
+/// held for rows but not the peak RSS while catching up on a backlog, and cost
+/// throughput (BENCHMARKS.md, "Smaller flushes move the heap, not the peak RSS").
 pub const DEFAULT_FLUSH_BYTES: usize = 16 << 20;
 
 /// One stream-processor instance.
