@@ -10,7 +10,7 @@
 //! resumes, so the other tables are never behind it.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use gpustream::AnomalyEvent;
@@ -119,6 +119,7 @@ impl LakeWriter {
             return Ok(());
         };
         // Anomalies.
+        let started = Instant::now();
         let mut progress = Vec::new();
         let mut events: Vec<&AnomalyEvent> = Vec::new();
         for (p, buf) in &prepared.batch.partitions {
@@ -143,6 +144,7 @@ impl LakeWriter {
             let r = tables.anomalies.append(&by_date, &progress).await?;
             counted(&self.metrics, ANOMALIES.name, &r);
         }
+        let started = stage(&self.metrics, "anomalies", started);
         // Rollups: closed by a sample (deduplicated by offset) or by silence (not).
         let mut progress = Vec::new();
         let mut windows: Vec<&Rollup> = Vec::new();
@@ -169,6 +171,7 @@ impl LakeWriter {
             let r = tables.rollups.append(&by_date, &progress).await?;
             counted(&self.metrics, ROLLUPS.name, &r);
         }
+        let started = stage(&self.metrics, "rollups", started);
         // Samples, last.
         let mut progress = Vec::new();
         let mut batches: Vec<RecordBatch> = Vec::new();
@@ -187,6 +190,7 @@ impl LakeWriter {
         }
         let r = tables.samples.append(&batches, &progress).await?;
         counted(&self.metrics, SAMPLES.name, &r);
+        let started = stage(&self.metrics, "samples", started);
         self.metrics.files.inc_by(r.files);
         self.metrics.bytes.inc_by(r.bytes);
         self.metrics.common.records_out.inc_by(r.rows);
@@ -214,11 +218,23 @@ impl LakeWriter {
         if let Some(a) = &self.alerter {
             a.dispatch(&committed_anomalies);
         }
+        stage(&self.metrics, "publish", started);
         self.stats.anomalies += committed_anomalies.len() as u64;
         self.stats.rollups += committed_rollups.len() as u64;
         self.stats.flushes += 1;
         Ok(())
     }
+}
+
+/// Records the time since `started` as `stage` of a flush; returns now, when the next
+/// stage begins.
+fn stage(metrics: &ProcessorMetrics, stage: &str, started: Instant) -> Instant {
+    let now = Instant::now();
+    metrics
+        .write_stage_seconds
+        .with_label_values(&[stage])
+        .observe((now - started).as_secs_f64());
+    now
 }
 
 fn counted(metrics: &ProcessorMetrics, table: &str, r: &CommitReport) {
@@ -271,7 +287,9 @@ impl Writer for LakeWriter {
     type Error = Error;
 
     async fn write(&mut self, batch: SealedBatch, ctx: &WriteContext) -> Result<()> {
+        let started = Instant::now();
         let prepared = self.prepare(batch)?;
+        stage(&self.metrics, "prepare", started);
         let mut backoff = Duration::from_millis(200);
         let mut conflicts = 0;
         loop {

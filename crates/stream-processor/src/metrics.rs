@@ -2,7 +2,9 @@
 //! `component="stream-processor"`) plus what only the processor has.
 
 use gpustream_runtime::service::CommonMetrics;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 /// Counters and gauges exposed on `/metrics`.
 #[derive(Clone)]
@@ -21,6 +23,9 @@ pub struct ProcessorMetrics {
     pub buffered: IntGauge,
     /// Samples that arrived after their rollup window had closed.
     pub late: IntCounter,
+    /// Seconds of each stage of a flush (`prepare`, `anomalies`, `rollups`, `samples`,
+    /// `publish`): where `gpustream_write_seconds` goes.
+    pub write_stage_seconds: HistogramVec,
 }
 
 impl ProcessorMetrics {
@@ -59,6 +64,16 @@ impl ProcessorMetrics {
                 "stream_processor_late_samples_total",
                 "Samples after their rollup window closed (kept in the lake)",
             )?,
+            write_stage_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "stream_processor_write_stage_seconds",
+                    "Time of each stage of making a batch durable",
+                )
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+                ]),
+                &["stage"],
+            )?,
         };
         registry.register(Box::new(m.anomalies.clone()))?;
         registry.register(Box::new(m.files.clone()))?;
@@ -66,6 +81,7 @@ impl ProcessorMetrics {
         registry.register(Box::new(m.commits.clone()))?;
         registry.register(Box::new(m.buffered.clone()))?;
         registry.register(Box::new(m.late.clone()))?;
+        registry.register(Box::new(m.write_stage_seconds.clone()))?;
         Ok(m)
     }
 }

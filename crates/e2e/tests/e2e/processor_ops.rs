@@ -26,6 +26,7 @@ const REQUIRED: &[&str] = &[
     "stream_processor_files_written_total",
     "stream_processor_bytes_written_total",
     "gpustream_write_seconds_bucket{component=\"stream-processor\"",
+    "stream_processor_write_stage_seconds_bucket{stage=\"samples\"",
     "stream_processor_late_samples_total",
     "gpustream_dead_lettered_total{component=\"stream-processor\"",
     "gpustream_build_info{component=\"stream-processor\"",
