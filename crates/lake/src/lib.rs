@@ -24,5 +24,7 @@ pub use layout::{
     ANALYTICS_PREFIX, ANOMALIES_TABLE, ROLLUPS_TABLE, SAMPLES_TABLE, date_partition,
     event_partition,
 };
-pub use parquet::{encode_parquet, writer_properties};
+pub use parquet::{
+    encode_parquet, encode_parquet_with, stream_writer_properties, writer_properties,
+};
 pub use store::{Lake, Published};

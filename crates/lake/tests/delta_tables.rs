@@ -173,3 +173,56 @@ async fn racing_writers_each_land_once() {
     }
     assert_eq!(count(&lake).await, 200);
 }
+
+/// A batch whose rows are all in one partition is written straight to its file; one
+/// that spans partitions is split by delta-rs. Both land in the partitions their rows
+/// name, in one commit.
+#[tokio::test]
+async fn single_and_mixed_partition_batches_land_in_their_partitions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+    let mut w = TableWriter::open(&lake, SAMPLES).await.expect("open");
+    let single = rows(0, 100, 10);
+    let mixed =
+        arrow::compute::concat_batches(&single.schema(), &[rows(100, 10, 11), rows(110, 7, 12)])
+            .expect("concat");
+    let r = w
+        .append(&[single, mixed], &[(app_id("t", 0), 116)])
+        .await
+        .expect("commit");
+    assert_eq!((r.rows, r.files), (117, 3));
+
+    let table = delta::open_table(&lake, "samples")
+        .await
+        .expect("open")
+        .expect("exists");
+    let ctx = deltalake_core::datafusion::prelude::SessionContext::new();
+    ctx.register_table("samples", table.table_provider().await.expect("provider"))
+        .expect("register");
+    let batches = ctx
+        .sql("SELECT hour, count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM samples GROUP BY hour ORDER BY hour")
+        .await
+        .expect("sql")
+        .collect()
+        .await
+        .expect("collect");
+    let text = arrow::util::pretty::pretty_format_batches(&batches)
+        .expect("format")
+        .to_string();
+    for line in [
+        "| 10   | 100 | 0   | 99  |",
+        "| 11   | 10  | 100 | 109 |",
+        "| 12   | 7   | 110 | 116 |",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+    for hour in ["10", "11", "12"] {
+        let files = std::fs::read_dir(
+            dir.path()
+                .join(format!("samples/date=2025-03-14/hour={hour}")),
+        )
+        .expect("partition directory")
+        .count();
+        assert_eq!(files, 1, "hour {hour}");
+    }
+}

@@ -17,8 +17,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use gpustream_lake::columnar::{anomalies_to_batch, rollups_to_batch};
-use gpustream_lake::encode_parquet;
+use gpustream_lake::{encode_parquet_with, stream_writer_properties, writer_properties};
 use gpustream_runtime::consumer::{Record, Sink as _};
+use parquet::file::properties::WriterProperties;
 use stream_processor::buffer::SealedBatch;
 use stream_processor::detect::Detector;
 use stream_processor::metrics::ProcessorMetrics;
@@ -28,16 +29,21 @@ use stream_processor::sink::ProcessorSink;
 /// Samples per flush, as the processor's default `--flush-rows`.
 const FLUSH_ROWS: usize = 100_000;
 
-/// The writer's CPU work on a sealed batch: Arrow columns finished, Parquet encoded.
-fn encode(mut batch: SealedBatch) -> usize {
+/// The writer's CPU work on a sealed batch: Arrow columns finished, Parquet encoded with
+/// `props` (the processor's appends use `stream_writer_properties`).
+fn encode(mut batch: SealedBatch, props: &WriterProperties) -> usize {
     let mut bytes = 0;
     for buf in batch.partitions.values_mut() {
         for hour in buf.finish_rows().expect("rows") {
-            bytes += encode_parquet(&[hour.batch]).expect("parquet").len();
+            bytes += encode_parquet_with(&[hour.batch], props.clone())
+                .expect("parquet")
+                .len();
         }
         if !buf.anomalies.is_empty() {
             let b = anomalies_to_batch(buf.anomalies.iter().map(|(_, a)| a)).expect("anomalies");
-            bytes += encode_parquet(&[b]).expect("parquet").len();
+            bytes += encode_parquet_with(&[b], props.clone())
+                .expect("parquet")
+                .len();
         }
         let rollups: Vec<_> = buf
             .rollups
@@ -47,7 +53,9 @@ fn encode(mut batch: SealedBatch) -> usize {
             .collect();
         if !rollups.is_empty() {
             let b = rollups_to_batch(rollups).expect("rollups");
-            bytes += encode_parquet(&[b]).expect("parquet").len();
+            bytes += encode_parquet_with(&[b], props.clone())
+                .expect("parquet")
+                .len();
         }
     }
     bytes
@@ -66,8 +74,9 @@ fn sink() -> (ProcessorSink, tempfile::TempDir) {
     (sink, dir)
 }
 
-/// Runs every payload through the sink; with `writer`, also the writer's CPU work.
-fn run(payloads: &[Vec<u8>], writer: bool) -> (Duration, usize) {
+/// Runs every payload through the sink; with `writer`, also the writer's CPU work with
+/// those Parquet settings.
+fn run(payloads: &[Vec<u8>], writer: Option<&WriterProperties>) -> (Duration, usize) {
     let (mut sink, _dir) = sink();
     let started = Instant::now();
     let mut bytes = 0;
@@ -82,15 +91,15 @@ fn run(payloads: &[Vec<u8>], writer: bool) -> (Duration, usize) {
         black_box(sink.take(&record));
         if (offset + 1) % FLUSH_ROWS == 0 {
             let batch = sink.seal();
-            if writer {
-                bytes += encode(batch);
+            if let Some(props) = writer {
+                bytes += encode(batch, props);
             }
         }
     }
     sink.closing();
     let batch = sink.seal();
-    if writer {
-        bytes += encode(batch);
+    if let Some(props) = writer {
+        bytes += encode(batch, props);
     }
     (started.elapsed(), bytes)
 }
@@ -120,8 +129,9 @@ fn main() {
         black_box(&scratch);
     }
     let fast = t.elapsed();
-    let (take, _) = run(&payloads, false);
-    let (core, bytes) = run(&payloads, true);
+    let (take, _) = run(&payloads, None);
+    let (core, bytes) = run(&payloads, Some(&stream_writer_properties()));
+    let (core_zstd, bytes_zstd) = run(&payloads, Some(&writer_properties()));
 
     println!(
         "decode, serde_json reference:   {:>10.0} samples/s",
@@ -140,6 +150,13 @@ fn main() {
         "take + writer CPU (Parquet):     {:>10.0} samples/s ({:.1} MB Parquet)",
         rate(core),
         bytes as f64 / 1e6
+    );
+    println!(
+        "take + writer CPU, zstd 3:       {:>10.0} samples/s ({:.1} MB Parquet; LZ4 / zstd: rate {:.2}, bytes {:.2})",
+        rate(core_zstd),
+        bytes_zstd as f64 / 1e6,
+        rate(core) / rate(core_zstd),
+        bytes as f64 / bytes_zstd as f64
     );
     println!(
         "core target 400000 samples/s per core: {}",

@@ -2,14 +2,15 @@
 
 use std::collections::HashMap;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch, StringArray};
 use deltalake_core::DeltaTable;
 use deltalake_core::datafile::writer::{DeltaWriter, WriterConfig};
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake_core::kernel::{Action, StructType, Transaction};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
-use deltalake_core::{DeltaTableError, TableProperty};
+use deltalake_core::{DeltaTableError, DeltaTablePartition, TableProperty};
+use indexmap::IndexMap;
 
 use super::tables::TableSpec;
 use crate::error::{Error, Result};
@@ -205,7 +206,7 @@ impl TableWriter {
             let config = WriterConfig::new(
                 first.schema(),
                 self.partition_columns.clone(),
-                Some(crate::parquet::writer_properties()),
+                Some(crate::parquet::stream_writer_properties()),
                 None,
                 None,
                 indexed,
@@ -213,7 +214,19 @@ impl TableWriter {
             );
             let mut writer = DeltaWriter::new(self.table.log_store().object_store(None), config);
             for b in batches.iter().filter(|b| b.num_rows() > 0) {
-                writer.write(b).await.map_err(|e| Error::delta(name, e))?;
+                // A batch in one partition (as `with_partition` makes them) goes straight
+                // to its file: `DeltaWriter::write` would group the rows by partition and
+                // copy every column into the group, a full copy of the flush.
+                let written = match single_partition(b, &self.partition_columns) {
+                    Some(values) => {
+                        // The kernel's `Scalar`, which delta-rs does not re-export by name.
+                        let values: IndexMap<String, _> =
+                            values.into_iter().map(|p| (p.key, p.value)).collect();
+                        writer.write_partition(b.clone(), &values).await
+                    }
+                    None => writer.write(b).await,
+                };
+                written.map_err(|e| Error::delta(name, e))?;
             }
             adds = writer.close().await.map_err(|e| Error::delta(name, e))?;
         }
@@ -265,6 +278,28 @@ impl TableWriter {
             Err(e) => Err(Error::delta(name, e)),
         }
     }
+}
+
+/// The partition values of `batch` when every row has the same ones (none null);
+/// `None` otherwise.
+fn single_partition(
+    batch: &RecordBatch,
+    partition_columns: &[String],
+) -> Option<Vec<DeltaTablePartition>> {
+    let mut values = Vec::with_capacity(partition_columns.len());
+    for name in partition_columns {
+        let column = batch.column_by_name(name)?;
+        let strings = column.as_any().downcast_ref::<StringArray>()?;
+        if strings.is_empty() || strings.null_count() > 0 {
+            return None;
+        }
+        let first = strings.value(0);
+        if strings.iter().any(|v| v != Some(first)) {
+            return None;
+        }
+        values.push(DeltaTablePartition::try_from(format!("{name}={first}").as_str()).ok()?);
+    }
+    Some(values)
 }
 
 fn is_concurrent_transaction(e: &DeltaTableError) -> bool {
