@@ -25,6 +25,8 @@ pub struct ProcessorSink {
     windower: Windower,
     closed: Vec<(i32, Rollup)>,
     buffers: BTreeMap<i32, PartitionBuffer>,
+    /// Rows each partition had in the last sealed batch: what its next buffer is sized for.
+    last_rows: BTreeMap<i32, usize>,
     bytes: usize,
     rows: usize,
     metrics: ProcessorMetrics,
@@ -50,6 +52,7 @@ impl ProcessorSink {
             windower,
             closed: Vec::new(),
             buffers: BTreeMap::new(),
+            last_rows: BTreeMap::new(),
             bytes: 0,
             rows: 0,
             metrics,
@@ -73,14 +76,23 @@ impl ProcessorSink {
     fn take_closing_rollups(&mut self) -> bool {
         let any = !self.closed.is_empty();
         for (partition, rollup) in self.closed.drain(..) {
-            self.buffers
-                .entry(partition)
-                .or_default()
+            buffer(&mut self.buffers, &self.last_rows, partition)
                 .closing_rollups
                 .push(rollup);
         }
         any
     }
+}
+
+/// The open buffer of `partition`, sized from what it held in the last batch when new.
+fn buffer<'a>(
+    buffers: &'a mut BTreeMap<i32, PartitionBuffer>,
+    last_rows: &BTreeMap<i32, usize>,
+    partition: i32,
+) -> &'a mut PartitionBuffer {
+    buffers.entry(partition).or_insert_with(|| {
+        PartitionBuffer::with_capacity(last_rows.get(&partition).copied().unwrap_or(0))
+    })
 }
 
 impl Sink for ProcessorSink {
@@ -116,7 +128,7 @@ impl Sink for ProcessorSink {
         let (partition, offset) = (record.partition, record.offset);
         let size = record.payload.map_or(0, <[u8]>::len);
         self.bytes += size;
-        let buf = self.buffers.entry(partition).or_default();
+        let buf = buffer(&mut self.buffers, &self.last_rows, partition);
         buf.bytes += size;
         buf.last = Some(offset);
         let Some(payload) = record.payload else {
@@ -140,13 +152,11 @@ impl Sink for ProcessorSink {
         }
         // A window closes on a sample of its own GPU, so normally of this partition.
         for (p, rollup) in self.closed.drain(..) {
-            self.buffers
-                .entry(p)
-                .or_default()
+            buffer(&mut self.buffers, &self.last_rows, p)
                 .rollups
                 .push((offset, rollup));
         }
-        let buf = self.buffers.entry(partition).or_default();
+        let buf = buffer(&mut self.buffers, &self.last_rows, partition);
         buf.anomalies
             .extend(events.into_iter().map(|a| (offset, a)));
         buf.push(offset, sample);
@@ -173,6 +183,7 @@ impl Sink for ProcessorSink {
         self.bytes = 0;
         self.rows = 0;
         self.metrics.buffered.set(0);
+        self.last_rows = self.buffers.iter().map(|(p, b)| (*p, b.rows())).collect();
         SealedBatch {
             partitions: std::mem::take(&mut self.buffers),
         }
