@@ -35,7 +35,7 @@ pub fn writer_properties() -> WriterProperties {
 /// (raw) instead of zstd. Parquet makes a codec for every column chunk, and a zstd codec
 /// allocates a compression and a decompression context each time; a flush writes ~280
 /// column chunks (the rollups table alone has 199 columns), and that setup was a fifth of
-/// the processor's CPU while catching up (BENCHMARKS.md, "The stream's files"). LZ4 keeps
+/// the processor's CPU while catching up (BENCHMARKS.md, "Writer setup and the loop's timers"). LZ4 keeps
 /// no state. The files are larger until compaction rewrites them with
 /// [`writer_properties`].
 pub fn stream_writer_properties() -> WriterProperties {

@@ -25,7 +25,8 @@ fn rows(first: u64, n: u64, hour: u32) -> arrow::array::RecordBatch {
         .expect("partition")
 }
 
-async fn count(lake: &Lake) -> usize {
+/// Runs `sql` over the lake's `samples` table through DataFusion.
+async fn query(lake: &Lake, sql: &str) -> Vec<arrow::array::RecordBatch> {
     let table = delta::open_table(lake, "samples")
         .await
         .expect("open")
@@ -33,11 +34,16 @@ async fn count(lake: &Lake) -> usize {
     let ctx = deltalake_core::datafusion::prelude::SessionContext::new();
     ctx.register_table("samples", table.table_provider().await.expect("provider"))
         .expect("register");
-    let df = ctx
-        .sql("SELECT count(*) AS n FROM samples")
+    ctx.sql(sql)
         .await
-        .expect("sql");
-    let batches = df.collect().await.expect("collect");
+        .expect("sql")
+        .collect()
+        .await
+        .expect("collect")
+}
+
+async fn count(lake: &Lake) -> usize {
+    let batches = query(lake, "SELECT count(*) AS n FROM samples").await;
     let col = batches[0]
         .column(0)
         .as_any()
@@ -192,20 +198,11 @@ async fn single_and_mixed_partition_batches_land_in_their_partitions() {
         .expect("commit");
     assert_eq!((r.rows, r.files), (117, 3));
 
-    let table = delta::open_table(&lake, "samples")
-        .await
-        .expect("open")
-        .expect("exists");
-    let ctx = deltalake_core::datafusion::prelude::SessionContext::new();
-    ctx.register_table("samples", table.table_provider().await.expect("provider"))
-        .expect("register");
-    let batches = ctx
-        .sql("SELECT hour, count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM samples GROUP BY hour ORDER BY hour")
-        .await
-        .expect("sql")
-        .collect()
-        .await
-        .expect("collect");
+    let batches = query(
+        &lake,
+        "SELECT hour, count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM samples GROUP BY hour ORDER BY hour",
+    )
+    .await;
     let text = arrow::util::pretty::pretty_format_batches(&batches)
         .expect("format")
         .to_string();
