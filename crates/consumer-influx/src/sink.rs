@@ -343,6 +343,7 @@ impl BatchWriter {
                     topic: &point.topic,
                     partition: point.partition,
                     offset: point.offset,
+                    key: None,
                 },
                 &[("http_status", status.as_str())],
             )

@@ -3,7 +3,8 @@
 //! - decode only: the wire decoder the processor runs, against serde_json's derived
 //!   decoder (the reference the fast one is tested against) in the same run;
 //! - the consumer-loop stage: `ProcessorSink::take` on every message (decode, detect,
-//!   rollup windows, Arrow rows), sealed every `FLUSH_ROWS`;
+//!   rollup windows, Arrow rows), sealed every `FLUSH_ROWS`, once decoding on the loop
+//!   and once on a decoding thread beside it (the processor's default on two cores);
 //! - the whole core: that plus the writer's CPU work per sealed batch (finishing the
 //!   Arrow columns, zstd Parquet of samples, anomalies and rollups, in memory).
 //!
@@ -61,7 +62,7 @@ fn encode(mut batch: SealedBatch, props: &WriterProperties) -> usize {
     bytes
 }
 
-fn sink() -> (ProcessorSink, tempfile::TempDir) {
+fn sink(decode_threads: usize) -> (ProcessorSink, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let lake = gpustream_lake::Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
     let metrics = ProcessorMetrics::new(&prometheus::Registry::new()).expect("metrics");
@@ -70,14 +71,20 @@ fn sink() -> (ProcessorSink, tempfile::TempDir) {
         Detector::default(),
         Windower::new(RollupConfig::default()),
         metrics,
-    );
+        decode_threads,
+    )
+    .expect("sink");
     (sink, dir)
 }
 
-/// Runs every payload through the sink; with `writer`, also the writer's CPU work with
-/// those Parquet settings.
-fn run(payloads: &[Vec<u8>], writer: Option<&WriterProperties>) -> (Duration, usize) {
-    let (mut sink, _dir) = sink();
+/// Runs every payload through the sink (decoding on `decode_threads` threads beside the
+/// loop, 0: on it); with `writer`, also the writer's CPU work with those Parquet settings.
+fn run(
+    payloads: &[Vec<u8>],
+    writer: Option<&WriterProperties>,
+    decode_threads: usize,
+) -> (Duration, usize) {
+    let (mut sink, _dir) = sink(decode_threads);
     let started = Instant::now();
     let mut bytes = 0;
     for (offset, p) in payloads.iter().enumerate() {
@@ -112,7 +119,7 @@ fn main() {
     let payloads = common::payloads(n);
     let avg = payloads.iter().map(Vec::len).sum::<usize>() / payloads.len();
     println!(
-        "core bench: {n} samples of {} GPUs, {avg} B per JSON message, 1 thread",
+        "core bench: {n} samples of {} GPUs, {avg} B per JSON message, 1 thread (but the one line that says otherwise)",
         common::GPUS
     );
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
@@ -129,9 +136,10 @@ fn main() {
         black_box(&scratch);
     }
     let fast = t.elapsed();
-    let (take, _) = run(&payloads, None);
-    let (core, bytes) = run(&payloads, Some(&stream_writer_properties()));
-    let (core_zstd, bytes_zstd) = run(&payloads, Some(&writer_properties()));
+    let (take, _) = run(&payloads, None, 0);
+    let (take_threaded, _) = run(&payloads, None, 1);
+    let (core, bytes) = run(&payloads, Some(&stream_writer_properties()), 0);
+    let (core_zstd, bytes_zstd) = run(&payloads, Some(&writer_properties()), 0);
 
     println!(
         "decode, serde_json reference:   {:>10.0} samples/s",
@@ -145,6 +153,11 @@ fn main() {
     println!(
         "consumer-loop stage (take):      {:>10.0} samples/s",
         rate(take)
+    );
+    println!(
+        "take, decoding on a 2nd thread:  {:>10.0} samples/s ({:.2}x the loop decoding itself)",
+        rate(take_threaded),
+        rate(take_threaded) / rate(take)
     );
     println!(
         "take + writer CPU (Parquet):     {:>10.0} samples/s ({:.1} MB Parquet)",

@@ -135,9 +135,29 @@ impl HourBatch {
     }
 }
 
+/// A message that is not a sample, held for the dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Source topic.
+    pub topic: String,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its payload (empty for an empty message).
+    pub payload: Vec<u8>,
+    /// Why it is not a sample.
+    pub reason: String,
+}
+
 /// A sealed batch: what every partition held at the seal.
 #[derive(Default)]
 pub struct SealedBatch {
     /// By partition.
     pub partitions: BTreeMap<i32, PartitionBuffer>,
+    /// Messages refused as samples, in the order taken: the writer sends them to the
+    /// dead-letter topic before the batch counts as durable.
+    pub dead_letters: Vec<DeadLetter>,
 }

@@ -88,6 +88,11 @@ pub struct Args {
     #[arg(long, env = "GPUSTREAM_FLUSH_INTERVAL", value_parser = parse_duration, global = true)]
     #[serde(skip_serializing_if = "Option::is_none", with = "serde_opt_duration")]
     pub flush_interval: Option<Duration>,
+    /// Threads that decode messages beside the consumer loop; 0 decodes on the loop
+    /// [default: one per core but one, at most 8].
+    #[arg(long, env = "GPUSTREAM_DECODE_THREADS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decode_threads: Option<usize>,
     /// Address of the /metrics and /health endpoint [default: 127.0.0.1:9731].
     #[arg(long, env = "GPUSTREAM_METRICS_ADDR", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,6 +144,8 @@ pub struct Settings {
     /// Flush at least this often.
     #[serde(with = "serde_duration")]
     pub flush_interval: Duration,
+    /// Decoding threads beside the consumer loop (0: the loop decodes).
+    pub decode_threads: usize,
     /// Ops endpoint.
     pub metrics_addr: SocketAddr,
     /// Rules file ("" = built-in defaults).
@@ -163,6 +170,7 @@ impl Default for Settings {
             flush_rows: 100_000,
             flush_bytes: crate::pipeline::DEFAULT_FLUSH_BYTES,
             flush_interval: Duration::from_secs(10),
+            decode_threads: crate::pipeline::default_decode_threads(),
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 9731)),
             rules: String::new(),
             alertmanager_url: String::new(),
@@ -251,6 +259,7 @@ pub async fn run(args: Args) -> Result<()> {
         flush_rows: s.flush_rows,
         flush_interval: s.flush_interval,
         flush_bytes: s.flush_bytes,
+        decode_threads: s.decode_threads,
     };
     let processor =
         Processor::new(cfg, lake, Detector::new(rules), metrics, health)?.with_alerter(alerter);

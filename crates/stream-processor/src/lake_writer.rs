@@ -18,7 +18,7 @@ use gpustream::rollup::Rollup;
 use gpustream_lake::Lake;
 use gpustream_lake::columnar::{anomalies_to_batch, rollups_to_batch};
 use gpustream_lake::delta::{ANOMALIES, CommitReport, ROLLUPS, SAMPLES, TableWriter, app_id};
-use gpustream_runtime::consumer::{WriteContext, Writer};
+use gpustream_runtime::consumer::{DeadLetterSource, WriteContext, Writer};
 use gpustream_runtime::service::Health;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -39,6 +39,8 @@ pub struct WriteStats {
     pub flushes: u64,
     /// Rows skipped because the table already held them.
     pub already_present: u64,
+    /// Messages sent to the dead-letter topic (or logged and skipped without one).
+    pub dead_lettered: u64,
 }
 
 /// Writes sealed batches to the lake and the output topics.
@@ -288,6 +290,19 @@ impl Writer for LakeWriter {
 
     async fn write(&mut self, batch: SealedBatch, ctx: &WriteContext) -> Result<()> {
         let started = Instant::now();
+        // Once, before the tables (which may be retried): a batch counts as durable only
+        // with its dead letters acknowledged, and a batch read again sends them again.
+        ctx.dead_letters(batch.dead_letters.iter().map(|d| {
+            let source = DeadLetterSource {
+                topic: &d.topic,
+                partition: d.partition,
+                offset: d.offset,
+                key: d.key.as_deref(),
+            };
+            (d.payload.as_slice(), d.reason.as_str(), source)
+        }))
+        .await?;
+        self.stats.dead_lettered += batch.dead_letters.len() as u64;
         let prepared = self.prepare(batch)?;
         stage(&self.metrics, "prepare", started);
         let mut backoff = Duration::from_millis(200);

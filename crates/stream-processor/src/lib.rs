@@ -10,6 +10,7 @@
 pub mod alerting;
 pub mod buffer;
 pub mod cli;
+pub mod decode;
 pub mod detect;
 pub mod error;
 pub mod lake_writer;

@@ -1,5 +1,5 @@
 //! The stream processor on the shared consumer runtime: [`crate::sink::ProcessorSink`]
-//! decodes, detects and buffers on the consumer loop; [`crate::lake_writer::LakeWriter`]
+//! decodes (on threads of its own), detects and buffers on the consumer loop; [`crate::lake_writer::LakeWriter`]
 //! commits sealed batches to the lake's Delta tables on a task of its own while the next
 //! batch fills; the runtime commits Kafka offsets once a batch is durable.
 //!
@@ -49,6 +49,8 @@ pub struct ProcessorConfig {
     pub flush_interval: Duration,
     /// Flush when the buffered messages' payloads reach this many bytes.
     pub flush_bytes: usize,
+    /// Threads that decode messages beside the consumer loop (0: the loop decodes).
+    pub decode_threads: usize,
 }
 
 impl ProcessorConfig {
@@ -67,8 +69,18 @@ impl ProcessorConfig {
             flush_rows: 100_000,
             flush_interval: Duration::from_secs(10),
             flush_bytes: DEFAULT_FLUSH_BYTES,
+            decode_threads: default_decode_threads(),
         }
     }
+}
+
+/// Decoding threads when none are configured: one per core beside the consumer loop
+/// (at most 8, where the loop's own work is the limit), none on a single core.
+pub fn default_decode_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .saturating_sub(1)
+        .min(8)
 }
 
 /// What a run did (for logs and tests).
@@ -145,7 +157,8 @@ impl Processor {
             self.detector,
             Windower::new(cfg.rollup),
             self.metrics.clone(),
-        );
+            cfg.decode_threads,
+        )?;
         let mut writer = LakeWriter::new(
             &self.lake,
             &cfg.topic,
@@ -186,11 +199,11 @@ impl Processor {
         let stats = RunStats {
             consumed: done.consumed,
             rows_written: writer.stats.rows,
-            dead_lettered: done.dead_lettered,
+            dead_lettered: done.dead_lettered + writer.stats.dead_lettered,
             anomalies: writer.stats.anomalies,
             flushes: writer.stats.flushes,
             rollups: writer.stats.rollups,
-            late: done.sink.late,
+            late: done.sink.late(),
         };
         tracing::info!(?stats, "stream processor stopped");
         Ok(stats)

@@ -166,6 +166,7 @@ async fn run_processor(
         flush_rows: 4000,
         flush_interval: Duration::from_millis(500),
         flush_bytes: stream_processor::pipeline::DEFAULT_FLUSH_BYTES,
+        decode_threads: 2,
     };
     gpustream_runtime::kafka::ensure_topics(
         brokers,

@@ -115,6 +115,21 @@ pub struct DeadLetterSource<'a> {
     pub partition: i32,
     /// Source offset.
     pub offset: i64,
+    /// The source record's key, sent on with the dead letter (none for what a writer
+    /// made itself, such as a refused line).
+    pub key: Option<&'a [u8]>,
+}
+
+impl<'a> DeadLetterSource<'a> {
+    /// Where `record` came from.
+    pub fn of(record: &Record<'a>) -> DeadLetterSource<'a> {
+        DeadLetterSource {
+            topic: record.topic,
+            partition: record.partition,
+            offset: record.offset,
+            key: record.key,
+        }
+    }
 }
 
 /// What a writer may use while writing: the dead-letter topic and the abandon signal.
@@ -159,40 +174,85 @@ impl WriteContext {
     ) -> Result<(), Error> {
         self.metrics.dead_lettered.inc();
         let Some((producer, topic)) = &self.dlq else {
-            tracing::error!(
-                reason,
-                source_topic = source.topic,
-                source_partition = source.partition,
-                source_offset = source.offset,
-                "record refused; skipped (no dead-letter topic configured)"
-            );
+            skipped(reason, &source);
             return Ok(());
         };
-        tracing::warn!(reason, source_topic = source.topic, source_partition = source.partition, source_offset = source.offset, dlq = %topic, "record refused; sent to the dead-letter topic");
-        let mut headers = crate::kafka::dead_letter_headers(
-            reason,
-            source.topic,
-            source.partition,
-            source.offset,
-        );
-        for (k, v) in extra {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(*v),
-            });
-        }
-        let delivery = producer
-            .send_result(
-                FutureRecord::<(), [u8]>::to(topic)
-                    .payload(payload)
-                    .headers(headers),
-            )
-            .map_err(|(source, _)| Error::Kafka {
-                context: format!("dead-letter to {topic}"),
-                source,
-            })?;
+        let delivery = queue_dead_letter(producer, topic, payload, reason, &source, extra)?;
         acknowledged(delivery, topic).await
     }
+
+    /// Sends refused records like [`WriteContext::dead_letter`] (payload, reason, source
+    /// each), all queued before the first acknowledgement is awaited: one round trip per
+    /// record would hold a batch full of bad input for seconds.
+    pub async fn dead_letters<'a>(
+        &self,
+        letters: impl IntoIterator<Item = (&'a [u8], &'a str, DeadLetterSource<'a>)>,
+    ) -> Result<(), Error> {
+        let mut deliveries = Vec::new();
+        for (payload, reason, source) in letters {
+            self.metrics.dead_lettered.inc();
+            match &self.dlq {
+                Some((producer, topic)) => deliveries.push(queue_dead_letter(
+                    producer,
+                    topic,
+                    payload,
+                    reason,
+                    &source,
+                    &[],
+                )?),
+                None => skipped(reason, &source),
+            }
+        }
+        if let Some((_, topic)) = &self.dlq {
+            for delivery in deliveries {
+                acknowledged(delivery, topic).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Logs a refused record that no dead-letter topic takes.
+pub(super) fn skipped(reason: &str, source: &DeadLetterSource<'_>) {
+    tracing::error!(
+        reason,
+        source_topic = source.topic,
+        source_partition = source.partition,
+        source_offset = source.offset,
+        "record refused; skipped (no dead-letter topic configured)"
+    );
+}
+
+/// Queues a refused record on the dead-letter topic with the shared headers (`error`,
+/// `source_topic`, `source_partition`, `source_offset`) plus `extra`; the returned
+/// future resolves with the broker's acknowledgement.
+pub(super) fn queue_dead_letter(
+    producer: &FutureProducer,
+    topic: &str,
+    payload: &[u8],
+    reason: &str,
+    source: &DeadLetterSource<'_>,
+    extra: &[(&str, &str)],
+) -> Result<DeliveryFuture, Error> {
+    tracing::warn!(reason, source_topic = source.topic, source_partition = source.partition, source_offset = source.offset, dlq = %topic, "record refused; sent to the dead-letter topic");
+    let mut headers =
+        crate::kafka::dead_letter_headers(reason, source.topic, source.partition, source.offset);
+    for (k, v) in extra {
+        headers = headers.insert(Header {
+            key: k,
+            value: Some(*v),
+        });
+    }
+    let mut record = FutureRecord::to(topic).payload(payload).headers(headers);
+    if let Some(key) = source.key {
+        record = record.key(key);
+    }
+    producer
+        .send_result(record)
+        .map_err(|(source, _)| Error::Kafka {
+            context: format!("dead-letter to {topic}"),
+            source,
+        })
 }
 
 /// Waits for the broker to acknowledge a dead letter.

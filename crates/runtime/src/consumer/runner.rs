@@ -7,15 +7,18 @@ use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{DeliveryFuture, FutureProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::config::ConsumerConfig;
-use super::contract::{Record, Sink, Take, WriteContext, Writer, acknowledged};
+use super::contract::{
+    DeadLetterSource, Record, Sink, Take, WriteContext, Writer, acknowledged, queue_dead_letter,
+    skipped,
+};
 use super::lag::LagFromStats;
 use super::offsets::{OffsetTracker, TopicPartition};
 use crate::error::Error;
@@ -209,9 +212,14 @@ struct Loop<'a, B, E> {
 }
 
 impl<B: Send + 'static, E: std::error::Error + From<Error> + Send + Sync + 'static> Loop<'_, B, E> {
+    /// Whether the open batch holds as many records or bytes as a batch may.
+    fn full(&self, pending_bytes: usize) -> bool {
+        self.open_records >= self.config.batch_records || pending_bytes >= self.config.batch_bytes
+    }
+
+    /// Whether the open batch is to be sealed: full, or as old as a batch may get.
     fn due(&self, pending_bytes: usize) -> bool {
-        self.open_records >= self.config.batch_records
-            || pending_bytes >= self.config.batch_bytes
+        self.full(pending_bytes)
             || self
                 .open_since
                 .is_some_and(|t| t.elapsed() >= self.config.batch_timeout)
@@ -259,10 +267,7 @@ impl<B: Send + 'static, E: std::error::Error + From<Error> + Send + Sync + 'stat
                             drop(msg);
                             self.take_ready(sink).await?;
                         }
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "kafka consume error");
-                            self.health.fail("kafka", e.to_string());
-                        }
+                        Ok(Err(e)) => self.consume_error(&e),
                         Err(_) => {
                             if sink.idle() {
                                 self.open_since.get_or_insert_with(Instant::now);
@@ -285,9 +290,7 @@ impl<B: Send + 'static, E: std::error::Error + From<Error> + Send + Sync + 'stat
         }
         let consumer = self.consumer;
         for _ in 0..READY_RUN {
-            if self.open_records >= self.config.batch_records
-                || sink.pending_bytes() >= self.config.batch_bytes
-            {
+            if self.full(sink.pending_bytes()) {
                 break;
             }
             let Some(received) = ready(consumer.recv()) else {
@@ -299,13 +302,17 @@ impl<B: Send + 'static, E: std::error::Error + From<Error> + Send + Sync + 'stat
             match received {
                 Ok(msg) => self.on_message(sink, &msg).await?,
                 Err(e) => {
-                    tracing::warn!(error = %e, "kafka consume error");
-                    self.health.fail("kafka", e.to_string());
+                    self.consume_error(&e);
                     break;
                 }
             }
         }
         Ok(())
+    }
+
+    fn consume_error(&self, e: &KafkaError) {
+        tracing::warn!(error = %e, "kafka consume error");
+        self.health.fail("kafka", e.to_string());
     }
 
     async fn on_message<S: Sink<Batch = B, Error = E>>(
@@ -351,35 +358,13 @@ impl<B: Send + 'static, E: std::error::Error + From<Error> + Send + Sync + 'stat
     fn dead_letter(&mut self, record: &Record<'_>, reason: &str) -> Result<(), Error> {
         self.dead_lettered += 1;
         self.metrics.dead_lettered.inc();
+        let source = DeadLetterSource::of(record);
         let Some((producer, topic)) = self.dlq else {
-            tracing::error!(
-                topic = record.topic,
-                partition = record.partition,
-                offset = record.offset,
-                reason,
-                "undecodable record skipped (no dead-letter topic configured)"
-            );
+            skipped(reason, &source);
             return Ok(());
         };
-        tracing::warn!(topic = record.topic, partition = record.partition, offset = record.offset, reason, dlq = %topic, "undecodable record sent to the dead-letter topic");
-        let headers: OwnedHeaders = crate::kafka::dead_letter_headers(
-            reason,
-            record.topic,
-            record.partition,
-            record.offset,
-        );
-        let mut out = FutureRecord::to(topic)
-            .headers(headers)
-            .payload(record.payload.unwrap_or_default());
-        if let Some(k) = record.key {
-            out = out.key(k);
-        }
-        let delivery = producer
-            .send_result(out)
-            .map_err(|(source, _)| Error::Kafka {
-                context: format!("dead-letter to {topic}"),
-                source,
-            })?;
+        let payload = record.payload.unwrap_or_default();
+        let delivery = queue_dead_letter(producer, topic, payload, reason, &source, &[])?;
         self.dlq_pending
             .entry(self.open_id)
             .or_default()

@@ -92,6 +92,8 @@ pub(super) async fn ingest(
         flush_rows: 4000,
         flush_interval: Duration::from_millis(500),
         flush_bytes: stream_processor::pipeline::DEFAULT_FLUSH_BYTES,
+        // The loop decodes itself here; the other runs use decoding threads.
+        decode_threads: 0,
     };
     let (processor_metrics, processor_health, processor_addr) =
         ops_endpoint("stream-processor", |r| {
