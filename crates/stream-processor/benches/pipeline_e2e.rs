@@ -135,6 +135,9 @@ fn main() {
 struct ProcessorRun {
     rate: f64,
     seconds: f64,
+    /// From the first message to the last one consumed: the rest of `seconds` is the
+    /// last batch waiting for its age bound (`--flush-interval`) and being written.
+    consumed_seconds: f64,
     wall: f64,
     hwm_kb: u64,
     max_rss_kb: u64,
@@ -146,6 +149,12 @@ impl ProcessorRun {
         println!(
             "{label} to lake: {:>9.0} samples/s ({:.2} s from first message to last row published; {:.2} s wall incl. group join)",
             self.rate, self.seconds, self.wall
+        );
+        println!(
+            "{label} consumed everything in {:.2} s ({:.0} samples/s); the last batch's age bound and write took the other {:.2} s",
+            self.consumed_seconds,
+            self.rate * self.seconds / self.consumed_seconds.max(1e-9),
+            self.seconds - self.consumed_seconds
         );
         let ratio = self.rate / bare_rate;
         println!(
@@ -202,6 +211,7 @@ fn processor_run(bin: &str, brokers: &str, topic: &str, n: u64) -> ProcessorRun 
         .expect("start stream-processor");
     let pid = child.id().to_string();
     let (mut first, mut max_rss, mut rss_after_first_flush) = (None, 0u64, Vec::new());
+    let mut all_consumed = None;
     let deadline = Instant::now() + Duration::from_secs(600);
     let verbose = std::env::var_os("GPUSTREAM_BENCH_VERBOSE").is_some();
     let mut last_print = Instant::now();
@@ -214,6 +224,9 @@ fn processor_run(bin: &str, brokers: &str, topic: &str, n: u64) -> ProcessorRun 
         let written = metric(&text, "gpustream_records_out_total").unwrap_or(0.0);
         if consumed > 0.0 {
             first.get_or_insert_with(Instant::now);
+        }
+        if consumed as u64 >= n {
+            all_consumed.get_or_insert_with(Instant::now);
         }
         if verbose && last_print.elapsed() >= Duration::from_millis(500) {
             last_print = Instant::now();
@@ -248,6 +261,7 @@ fn processor_run(bin: &str, brokers: &str, topic: &str, n: u64) -> ProcessorRun 
     ProcessorRun {
         rate: n as f64 / proc_time.as_secs_f64(),
         seconds: proc_time.as_secs_f64(),
+        consumed_seconds: (all_consumed.unwrap_or(done) - first.unwrap_or(started)).as_secs_f64(),
         wall: (done - started).as_secs_f64(),
         hwm_kb: hwm,
         max_rss_kb: max_rss,
