@@ -18,9 +18,12 @@ CONFIG=${DEMO_CONFIG:-config/gpustream.toml}
 bash scripts/install-deps.sh
 source "$HOME/.cargo/env" 2>/dev/null || true
 echo "==> building"
-# Same targets and features as `cargo test --workspace`: after the test suite (or before
-# it) nothing is compiled twice.
-cargo build --workspace --all-targets --quiet
+# The test suite's compiler settings, targets and features (scripts/test.sh, which CI runs
+# without incremental compilation): after it, or before it, nothing is compiled twice.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# shellcheck source=scripts/cargo-env.sh
+source scripts/cargo-env.sh
+cargo test "${WORKSPACE_FEATURES[@]}" --all-targets --no-run --quiet
 BIN=${CARGO_TARGET_DIR:-target}/debug
 
 SP_PID=""

@@ -64,15 +64,11 @@ step install-deps bash scripts/install-deps.sh
 step fmt cargo fmt --all -- --check
 step lint-compose bash scripts/lint-compose.sh
 step systemd-units bash scripts/check-systemd.sh
-# clippy-driver compiles the workspace's own crates (lints with -D warnings, then the
-# same code generation as rustc); dependencies go through plain rustc as always. This is
-# what `cargo clippy` does, minus its separate check-only build of every dependency.
-export RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
-export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+# shellcheck source=scripts/cargo-env.sh
+source scripts/cargo-env.sh
 # A fresh CI build gains nothing from incremental compilation's bookkeeping.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
-FEATURES=(--features stream-processor/hdfs)
-step build-and-lint cargo test --workspace --all-targets "${FEATURES[@]}" --no-run
+step build-and-lint cargo test "${WORKSPACE_FEATURES[@]}" --all-targets --no-run
 
 SERVICES_STARTED=1
 step services bash scripts/services.sh start
@@ -82,6 +78,6 @@ source .tools/run/services.env
 if [[ $# -gt 0 ]]; then
     step tests cargo test "$@"
 else
-    step tests cargo test --workspace "${FEATURES[@]}"
+    step tests cargo test "${WORKSPACE_FEATURES[@]}"
 fi
 CURRENT_STEP="done"
