@@ -80,7 +80,7 @@ pub struct Args {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flush_rows: Option<usize>,
     /// Flush when the buffered messages reach this many payload bytes (files roll by
-    /// size; bounds memory) [default: 16777216].
+    /// size; bounds memory) [default: 33554432].
     #[arg(long, env = "GPUSTREAM_FLUSH_BYTES", global = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flush_bytes: Option<usize>,
