@@ -15,7 +15,7 @@
 //! pool.push(&record, false);
 //! pool.submit();
 //! let chunk = pool.next(true).expect("the chunk comes back");
-//! let item = chunk.iter().next().expect("one message");
+//! let item = chunk.iter(pool.topics()).next().expect("one message");
 //! assert_eq!((item.partition, item.offset), (0, 7));
 //! assert!(item.sample.is_err(), "not a sample");
 //! pool.recycle(chunk);
@@ -58,8 +58,6 @@ pub struct Chunk {
     samples: Vec<Sample>,
     /// Why an entry did not decode, by entry index.
     errors: Vec<(usize, String)>,
-    /// The pool's topic names, cloned in when the chunk is submitted (one per topic).
-    topics: Vec<String>,
 }
 
 /// One message of a decoded chunk.
@@ -136,8 +134,9 @@ impl Chunk {
         }
     }
 
-    /// The messages in the order they were taken, with what each decoded to.
-    pub fn iter(&self) -> impl Iterator<Item = Decoded<'_>> {
+    /// The messages in the order they were taken, with what each decoded to; `topics`
+    /// are the names the pool's topic numbers stand for ([`DecodePool::topics`]).
+    pub fn iter<'a>(&'a self, topics: &'a [String]) -> impl Iterator<Item = Decoded<'a>> {
         let mut errors = self.errors.iter().peekable();
         self.entries
             .iter()
@@ -150,7 +149,7 @@ impl Chunk {
                         .map(|r| self.bytes.get(r.clone()).unwrap_or_default())
                 };
                 Decoded {
-                    topic: self.topics.get(e.topic).map_or("", String::as_str),
+                    topic: topics.get(e.topic).map_or("", String::as_str),
                     partition: e.partition,
                     offset: e.offset,
                     replay: e.replay,
@@ -221,6 +220,11 @@ impl DecodePool {
         })
     }
 
+    /// The topic names a chunk's messages refer to by number.
+    pub fn topics(&self) -> &[String] {
+        &self.topics
+    }
+
     /// Decoding threads (0: the caller's).
     pub fn threads(&self) -> usize {
         self.workers.len()
@@ -248,9 +252,6 @@ impl DecodePool {
         }
         let fresh = self.spare.pop().unwrap_or_default();
         let mut chunk = std::mem::replace(&mut self.open, fresh);
-        if chunk.topics.len() != self.topics.len() {
-            chunk.topics.clone_from(&self.topics);
-        }
         self.submitted += 1;
         if self.workers.is_empty() {
             chunk.decode();
@@ -356,7 +357,7 @@ mod tests {
             let mut seen = Vec::new();
             let mut take = |pool: &mut DecodePool, wait: bool| {
                 while let Some(chunk) = pool.next(wait) {
-                    for d in chunk.iter() {
+                    for d in chunk.iter(pool.topics()) {
                         seen.push((d.offset, d.sample.is_ok(), d.replay, d.key.is_some()));
                     }
                     pool.recycle(chunk);

@@ -114,7 +114,7 @@ impl ProcessorSink {
         let Some(chunk) = self.pool.next(wait) else {
             return false;
         };
-        self.open.add(&chunk);
+        self.open.add(&chunk, self.pool.topics());
         self.pool.recycle(chunk);
         true
     }
@@ -130,8 +130,8 @@ impl OpenBatch {
     }
 
     /// Adds a decoded chunk, message by message.
-    fn add(&mut self, chunk: &Chunk) {
-        for m in chunk.iter() {
+    fn add(&mut self, chunk: &Chunk, topics: &[String]) {
+        for m in chunk.iter(topics) {
             if m.replay {
                 // Already durable: rebuild detector and window state, write nothing.
                 if let Ok(sample) = m.sample {

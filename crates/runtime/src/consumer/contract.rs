@@ -172,13 +172,8 @@ impl WriteContext {
         source: DeadLetterSource<'_>,
         extra: &[(&str, &str)],
     ) -> Result<(), Error> {
-        self.metrics.dead_lettered.inc();
-        let Some((producer, topic)) = &self.dlq else {
-            skipped(reason, &source);
-            return Ok(());
-        };
-        let delivery = queue_dead_letter(producer, topic, payload, reason, &source, extra)?;
-        acknowledged(delivery, topic).await
+        let deliveries = self.queue_dead_letters([(payload, reason, source, extra)])?;
+        self.acknowledged_all(deliveries).await
     }
 
     /// Sends refused records like [`WriteContext::dead_letter`] (payload, reason, source
@@ -188,21 +183,44 @@ impl WriteContext {
         &self,
         letters: impl IntoIterator<Item = (&'a [u8], &'a str, DeadLetterSource<'a>)>,
     ) -> Result<(), Error> {
+        let no_extra: &[(&str, &str)] = &[];
+        let deliveries = self.queue_dead_letters(
+            letters
+                .into_iter()
+                .map(|(payload, reason, source)| (payload, reason, source, no_extra)),
+        )?;
+        self.acknowledged_all(deliveries).await
+    }
+
+    /// Queues every letter (payload, reason, source, extra headers) on the dead-letter
+    /// topic; without one each is logged and skipped. (Not async, so that no future holds
+    /// the letters' iterator.)
+    fn queue_dead_letters<'a>(
+        &self,
+        letters: impl IntoIterator<
+            Item = (
+                &'a [u8],
+                &'a str,
+                DeadLetterSource<'a>,
+                &'a [(&'a str, &'a str)],
+            ),
+        >,
+    ) -> Result<Vec<DeliveryFuture>, Error> {
         let mut deliveries = Vec::new();
-        for (payload, reason, source) in letters {
+        for (payload, reason, source, extra) in letters {
             self.metrics.dead_lettered.inc();
             match &self.dlq {
                 Some((producer, topic)) => deliveries.push(queue_dead_letter(
-                    producer,
-                    topic,
-                    payload,
-                    reason,
-                    &source,
-                    &[],
+                    producer, topic, payload, reason, &source, extra,
                 )?),
                 None => skipped(reason, &source),
             }
         }
+        Ok(deliveries)
+    }
+
+    /// Waits for the broker to acknowledge every queued dead letter.
+    async fn acknowledged_all(&self, deliveries: Vec<DeliveryFuture>) -> Result<(), Error> {
         if let Some((_, topic)) = &self.dlq {
             for delivery in deliveries {
                 acknowledged(delivery, topic).await?;
